@@ -1,0 +1,62 @@
+"""pytest plugin: seeded, replayable randomized tests.
+
+A test that takes the `seed` fixture gets one integer seed. With
+`@pytest.mark.seeds(n)` it runs once per seed `0 … n-1` (`--seeds N` changes
+the count for the whole run); without it, it runs with one seed derived from
+its node id, so CI is repeatable. `--seed N` runs every seeded test with seed
+N only. When a seeded test fails, its report ends with the one command that
+replays it:
+
+    replay: pytest 'tests/sim/test_loop.py::test_same_seed_same_trace' --seed=17
+"""
+
+from __future__ import annotations
+
+import shlex
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+__all__ = ["replay_command"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("keel", "keel seeded tests")
+    group.addoption("--seed", type=int, default=None, help="run every seeded test with this seed only")
+    group.addoption("--seeds", type=int, default=None, help="seeds per test marked @pytest.mark.seeds(n), instead of n")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "seeds(n): run this test once per seed 0..n-1 (the `seed` fixture)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "seed" not in metafunc.fixturenames:
+        return
+    forced = metafunc.config.getoption("seed")
+    marker = metafunc.definition.get_closest_marker("seeds")
+    if forced is not None:
+        seeds = [forced]
+    elif marker is not None:
+        count = metafunc.config.getoption("seeds") or int(marker.args[0])
+        seeds = list(range(count))
+    else:
+        seeds = [zlib.crc32(metafunc.definition.nodeid.encode()) % 10_000]
+    metafunc.parametrize("seed", seeds, ids=[str(s) for s in seeds])
+
+
+def replay_command(nodeid: str, seed: int) -> str:
+    """The command that runs one seeded test again with one seed."""
+    base = nodeid.split("[", 1)[0]
+    return f"pytest {shlex.quote(base)} --seed={seed}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    funcargs = getattr(item, "funcargs", {})
+    if report.failed and "seed" in funcargs:
+        report.sections.append(("seed", f"replay: {replay_command(item.nodeid, funcargs['seed'])}"))

@@ -1,0 +1,61 @@
+"""The errors keel raises on purpose.
+
+A class exists only where some caller must handle it differently. Blame goes
+in the type: `ConfigError` and `WireError` mean someone else's input was wrong;
+a `ValueError` or `TypeError` out of keel code means a caller inside keel is.
+Every message is one line: *where: what was given: the rule*.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "KeelError",
+    "NotLeader",
+    "PluginError",
+    "StorageError",
+    "Unavailable",
+    "WireError",
+]
+
+
+class KeelError(Exception):
+    """Everything keel raises on purpose; the CLI prints it as one line."""
+
+
+class ConfigError(KeelError):
+    """Operator input (config file, CLI argument) broke a rule.
+
+    `path` is the dotted field path (`core.peers[2]`), empty when the mistake
+    is not about one field (an unreadable file, say).
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.detail = message
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class WireError(KeelError):
+    """Bytes from a peer could not be decoded; drop that link only."""
+
+
+class PluginError(KeelError):
+    """A plugin is missing, registered twice, or built for another contract."""
+
+
+class NotLeader(KeelError):
+    """This node does not lead; `leader_hint` names the node that may."""
+
+    def __init__(self, leader_hint: str | None) -> None:
+        self.leader_hint = leader_hint
+        hint = leader_hint if leader_hint is not None else "unknown"
+        super().__init__(f"not the leader; leader hint: {hint}")
+
+
+class Unavailable(KeelError):
+    """A peer or a quorum could not be reached before the deadline."""
+
+
+class StorageError(KeelError):
+    """Durable state is unreadable or corrupt; the node refuses to serve it."""

@@ -1,0 +1,401 @@
+"""The wire format: registered messages, canonical CBOR, length-prefixed frames.
+
+A message is a frozen attrs class registered once under an explicit, stable
+tag (`@message("keel.heartbeat")`); renaming the class never changes the wire.
+Its payload is the CBOR array `[tag, {field: value}]`, encoded canonically so
+the same message always gives the same bytes. Only plain CBOR types travel:
+int, bytes, str, bool, null, float (only where the field is a float), array
+and map. Decoders ignore unknown keys and fill missing keys that have a
+default, so adding an optional field keeps the protocol version.
+
+A frame is a 4-byte big-endian length, then one byte of protocol version,
+then the payload; the length counts the version byte and the payload. The
+length is checked against `max_frame` before any of the body is read.
+
+Decoding untrusted bytes raises `WireError` and nothing else: every value is
+checked against the field's annotation, so a peer can never hand the node an
+object of a type it did not expect.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+import types
+import typing
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import attrs
+import cbor2
+
+from keel.errors import WireError
+
+__all__ = [
+    "MAX_FRAME",
+    "PROTOCOL_VERSION",
+    "AnyMessage",
+    "FrameDecoder",
+    "decode",
+    "encode",
+    "encode_frame",
+    "message",
+    "registered",
+    "tag_of",
+]
+
+PROTOCOL_VERSION = 1  # bump when a field is removed or its meaning changes
+MAX_FRAME = 16 * 2**20  # bytes; a full append batch with headroom
+MAX_DEPTH = 32  # nested CBOR containers a peer may send; our messages use < 8
+HEADER = struct.Struct(">IB")  # length of (version + payload), protocol version
+LENGTH = struct.Struct(">I")
+
+
+class AnyMessage:
+    """Annotation for a field that holds any registered message.
+
+    Such a field travels with its tag (`[tag, fields]`), so the receiver knows
+    which class to build; a field annotated with a concrete class travels as
+    that class's field map alone.
+    """
+
+
+T = TypeVar("T")
+Encode = Callable[[Any], Any]
+Decode = Callable[[Any, str], Any]
+
+
+@attrs.frozen
+class _Codec:
+    encode: Encode
+    decode: Decode  # (plain value, field path for errors) -> value
+
+
+@attrs.frozen
+class _MessageType:
+    tag: str
+    cls: type
+    fields: tuple[tuple[str, _Codec, bool], ...]  # name, codec, has a default
+
+
+_BY_TAG: dict[str, _MessageType] = {}
+_BY_CLASS: dict[type, _MessageType] = {}
+_STRUCTS: dict[type, _MessageType] = {}  # unregistered attrs classes nested in messages
+
+
+def message(tag: str) -> Callable[[type[T]], type[T]]:
+    """Register a frozen attrs class as a wire message under `tag`.
+
+    Tags are namespaced by their owner (`keel.`, `raft.`, `tcp.`…) and must be
+    unique across every installed plugin.
+
+    Raises:
+        ValueError: the tag is taken, or the class is not a frozen attrs class
+            whose fields all have annotations this codec knows.
+    """
+
+    def register(cls: type[T]) -> type[T]:
+        if tag in _BY_TAG:
+            raise ValueError(f"wire tag {tag!r} is already registered to {_BY_TAG[tag].cls.__qualname__}")
+        kind = _struct_type(cls, tag)
+        _BY_TAG[tag] = kind
+        _BY_CLASS[cls] = kind
+        return cls
+
+    return register
+
+
+def registered() -> tuple[type, ...]:
+    """Every registered message class, in tag order (for tests and docs)."""
+    return tuple(_BY_TAG[tag].cls for tag in sorted(_BY_TAG))
+
+
+def tag_of(cls: type) -> str:
+    """The wire tag of a registered message class."""
+    return _BY_CLASS[cls].tag
+
+
+def encode(msg: object) -> bytes:
+    """Encode a registered message as a canonical CBOR payload."""
+    return cbor2.dumps(_tagged(msg), canonical=True)
+
+
+def decode(payload: bytes) -> Any:
+    """Decode one payload into its message.
+
+    Raises:
+        WireError: the bytes are not valid CBOR, name no known tag, or a field
+            is missing or of the wrong type.
+    """
+    try:
+        raw = cbor2.loads(payload, max_depth=MAX_DEPTH)
+    except Exception as exc:  # noqa: BLE001 - any failure on untrusted bytes is a WireError
+        raise WireError(f"payload: not valid CBOR ({type(exc).__name__}: {exc})") from None
+    return _untagged(raw, "message")
+
+
+def encode_frame(msg: object, *, max_frame: int = MAX_FRAME) -> bytes:
+    """Encode a message as one frame: length, protocol version, payload.
+
+    Raises:
+        ValueError: the frame would exceed `max_frame`; the sender must split it.
+    """
+    payload = encode(msg)
+    size = len(payload) + 1
+    if size > max_frame:
+        raise ValueError(f"{tag_of(type(msg))}: frame of {size} bytes exceeds max_frame {max_frame}")
+    return HEADER.pack(size, PROTOCOL_VERSION) + payload
+
+
+class FrameDecoder:
+    """Turns a byte stream into messages, frame by frame.
+
+    Feed it whatever arrived; it returns the messages of every complete frame
+    and keeps the rest. After it raises, the stream is unusable: close it.
+    """
+
+    def __init__(self, *, max_frame: int = MAX_FRAME) -> None:
+        self._max_frame = max_frame
+        self._buffer = bytearray()
+        self._need: int | None = None  # body length of the frame being read
+        self._broken: WireError | None = None
+
+    def feed(self, data: bytes) -> list[Any]:
+        """Add bytes; return the messages now complete, in order.
+
+        Raises:
+            WireError: an oversized or empty frame, a wrong protocol version,
+                or a payload that does not decode.
+        """
+        if self._broken is not None:
+            raise self._broken
+        self._buffer += data
+        try:
+            return list(self._frames())
+        except WireError as exc:
+            self._broken = exc
+            self._buffer.clear()
+            raise
+
+    @property
+    def pending(self) -> int:
+        """Bytes received that do not yet make a whole frame."""
+        return len(self._buffer)
+
+    def _frames(self) -> Iterator[Any]:
+        while True:
+            if self._need is None:
+                if len(self._buffer) < LENGTH.size:
+                    return
+                (size,) = LENGTH.unpack_from(self._buffer)
+                if size > self._max_frame:
+                    raise WireError(f"frame: length {size} exceeds max_frame {self._max_frame}")
+                if size == 0:
+                    raise WireError("frame: length 0 leaves no room for the protocol version")
+                del self._buffer[: LENGTH.size]
+                self._need = size
+            if len(self._buffer) < self._need:
+                return
+            body = bytes(self._buffer[: self._need])
+            del self._buffer[: self._need]
+            self._need = None
+            if body[0] != PROTOCOL_VERSION:
+                raise WireError(f"frame: protocol version {body[0]}, this node speaks {PROTOCOL_VERSION}")
+            yield decode(body[1:])
+
+
+# --- type-driven conversion between messages and plain CBOR values -----------
+
+
+def _tagged(msg: object) -> list[Any]:
+    kind = _BY_CLASS.get(type(msg))
+    if kind is None:
+        raise TypeError(f"{type(msg).__qualname__} is not a registered wire message")
+    return [kind.tag, _fields_to_plain(kind, msg)]
+
+
+def _untagged(raw: Any, path: str) -> Any:
+    if not (isinstance(raw, list) and len(raw) == 2 and type(raw[0]) is str):
+        raise WireError(f"{path}: expected [tag, fields], got {_describe(raw)}")
+    kind = _BY_TAG.get(raw[0])
+    if kind is None:
+        raise WireError(f"{path}: unknown message type {raw[0][:80]!r}")
+    return _fields_from_plain(kind, raw[1], f"{path} {kind.tag}")
+
+
+def _fields_to_plain(kind: _MessageType, obj: object) -> dict[str, Any]:
+    return {name: codec.encode(getattr(obj, name)) for name, codec, _ in kind.fields}
+
+
+def _fields_from_plain(kind: _MessageType, raw: Any, path: str) -> Any:
+    if type(raw) is not dict:
+        raise WireError(f"{path}: expected a map of fields, got {_describe(raw)}")
+    values = {}
+    for name, codec, has_default in kind.fields:
+        if name in raw:
+            values[name] = codec.decode(raw[name], f"{path}.{name}")
+        elif not has_default:
+            raise WireError(f"{path}.{name}: missing")
+    try:
+        return kind.cls(**values)
+    except (TypeError, ValueError) as exc:  # a validator on the class refused a value
+        raise WireError(f"{path}: {exc}") from None
+
+
+def _describe(raw: Any) -> str:
+    return type(raw).__name__
+
+
+def _struct_type(cls: type, tag: str) -> _MessageType:
+    if not attrs.has(cls):
+        raise ValueError(f"{cls.__qualname__}: wire messages must be @attrs.frozen classes")
+    hints = typing.get_type_hints(cls)
+    fields = []
+    for field in attrs.fields(cls):
+        if not field.init:
+            continue
+        name = field.alias or field.name
+        if name != field.name:
+            raise ValueError(f"{cls.__qualname__}.{field.name}: private or aliased fields cannot travel")
+        fields.append((field.name, _codec(hints[field.name], f"{cls.__qualname__}.{field.name}"),
+                       field.default is not attrs.NOTHING))
+    return _MessageType(tag=tag, cls=cls, fields=tuple(fields))
+
+
+def _scalar(kind: type) -> _Codec:
+    def check(raw: Any, path: str) -> Any:
+        # bool is an int in Python; on the wire they are distinct types.
+        if type(raw) is not kind:
+            raise WireError(f"{path}: expected {kind.__name__}, got {_describe(raw)}")
+        return raw
+
+    return _Codec(encode=lambda v: v, decode=check)
+
+
+def _float() -> _Codec:
+    def check(raw: Any, path: str) -> float:
+        if type(raw) is float:
+            return raw
+        if type(raw) is int:  # canonical CBOR may not shrink a float to int, but accept it
+            return float(raw)
+        raise WireError(f"{path}: expected float, got {_describe(raw)}")
+
+    return _Codec(encode=float, decode=check)
+
+
+def _none() -> _Codec:
+    def check(raw: Any, path: str) -> None:
+        if raw is not None:
+            raise WireError(f"{path}: expected null, got {_describe(raw)}")
+
+    return _Codec(encode=lambda v: None, decode=check)
+
+
+def _union(options: tuple[Any, ...], where: str) -> _Codec:
+    # Only `X | None` is supported: a general union would need a tag per arm.
+    non_null = [o for o in options if o is not type(None)]
+    if len(non_null) != 1 or len(options) != 2:
+        raise ValueError(f"{where}: only Optional (X | None) unions can travel")
+    inner = _codec(non_null[0], where)
+
+    def decode(raw: Any, path: str) -> Any:
+        return None if raw is None else inner.decode(raw, path)
+
+    return _Codec(encode=lambda v: None if v is None else inner.encode(v), decode=decode)
+
+
+def _sequence(items: tuple[Any, ...], where: str) -> _Codec:
+    if len(items) == 2 and items[1] is Ellipsis:
+        item = _codec(items[0], where)
+
+        def decode_any(raw: Any, path: str) -> tuple[Any, ...]:
+            if type(raw) is not list:
+                raise WireError(f"{path}: expected array, got {_describe(raw)}")
+            return tuple(item.decode(value, f"{path}[{i}]") for i, value in enumerate(raw))
+
+        return _Codec(encode=lambda v: [item.encode(x) for x in v], decode=decode_any)
+    codecs = tuple(_codec(t, where) for t in items)
+
+    def decode_fixed(raw: Any, path: str) -> tuple[Any, ...]:
+        if type(raw) is not list or len(raw) != len(codecs):
+            raise WireError(f"{path}: expected array of {len(codecs)}, got {_describe(raw)}")
+        return tuple(c.decode(v, f"{path}[{i}]") for i, (c, v) in enumerate(zip(codecs, raw)))
+
+    return _Codec(encode=lambda v: [c.encode(x) for c, x in zip(codecs, v)], decode=decode_fixed)
+
+
+def _frozenset(item_type: Any, where: str) -> _Codec:
+    item = _codec(item_type, where)
+
+    def encode(value: frozenset[Any]) -> list[Any]:
+        # Sorted by encoded bytes so equal sets give equal frames.
+        return sorted((item.encode(v) for v in value), key=lambda p: cbor2.dumps(p, canonical=True))
+
+    def decode(raw: Any, path: str) -> frozenset[Any]:
+        if type(raw) is not list:
+            raise WireError(f"{path}: expected array, got {_describe(raw)}")
+        try:
+            return frozenset(item.decode(v, f"{path}[{i}]") for i, v in enumerate(raw))
+        except TypeError:  # unhashable member
+            raise WireError(f"{path}: members must be hashable") from None
+
+    return _Codec(encode=encode, decode=decode)
+
+
+def _mapping(key_type: Any, value_type: Any, where: str) -> _Codec:
+    key, value = _codec(key_type, where), _codec(value_type, where)
+
+    def decode(raw: Any, path: str) -> dict[Any, Any]:
+        if type(raw) is not dict:
+            raise WireError(f"{path}: expected map, got {_describe(raw)}")
+        return {key.decode(k, f"{path} key"): value.decode(v, f"{path}[{k!r}]") for k, v in raw.items()}
+
+    return _Codec(encode=lambda m: {key.encode(k): value.encode(v) for k, v in m.items()}, decode=decode)
+
+
+def _enum(cls: type[enum.Enum]) -> _Codec:
+    def decode(raw: Any, path: str) -> enum.Enum:
+        try:
+            return cls(raw)
+        except (ValueError, TypeError):
+            raise WireError(f"{path}: {str(raw)[:80]!r} is not a {cls.__name__}") from None
+
+    return _Codec(encode=lambda v: v.value, decode=decode)
+
+
+def _nested(cls: type) -> _Codec:
+    def lookup() -> _MessageType:
+        kind = _BY_CLASS.get(cls) or _STRUCTS.get(cls)
+        if kind is None:
+            kind = _STRUCTS[cls] = _struct_type(cls, cls.__qualname__)
+        return kind
+
+    return _Codec(
+        encode=lambda v: _fields_to_plain(lookup(), v),
+        decode=lambda raw, path: _fields_from_plain(lookup(), raw, path),
+    )
+
+
+def _codec(annotation: Any, where: str) -> _Codec:
+    if annotation in (int, str, bytes, bool):
+        return _scalar(annotation)
+    if annotation is float:
+        return _float()
+    if annotation is type(None) or annotation is None:
+        return _none()
+    if annotation is AnyMessage:
+        return _Codec(encode=_tagged, decode=_untagged)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return _enum(annotation)
+    if isinstance(annotation, type) and attrs.has(annotation):
+        return _nested(annotation)
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return _union(args, where)
+    if origin is tuple:
+        return _sequence(args, where)
+    if origin is frozenset:
+        return _frozenset(args[0], where)
+    if origin is dict:
+        return _mapping(args[0], args[1], where)
+    raise ValueError(f"{where}: annotation {annotation!r} cannot travel on the wire")
