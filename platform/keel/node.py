@@ -1,0 +1,212 @@
+"""The node runtime: Trio drives the transport, heartbeats and requests.
+
+`Node.run` owns every task of the node in one nursery: the transport's
+`serve`, the heartbeat sender and the receive loop. A request from a client
+is answered by `handle_request`; a peer message by `_deliver`. The consensus
+engine, the durable log and the core state machine are driven from here too
+once they exist; this runtime already keeps to their rules (one nursery, every
+wait bounded, hooks called in the order things happen).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from typing import Any
+
+import attrs
+import trio
+
+from keel import __version__
+from keel.config import Config, build
+from keel.contract import Kind, NodeInfo, TransportPlugin
+from keel.errors import ConfigError, KeelError
+from keel.heartbeat import Heartbeat, PeerLiveness
+from keel.plugins import PluginSet
+from keel.status import PeerView, StatusReply, StatusRequest
+from keel.transport import BoundAddresses, ClientSettings, TlsSettings, Transport, TransportSettings
+
+__all__ = ["Node", "Resolved", "resolve"]
+
+log = logging.getLogger("keel.node")
+
+
+@attrs.frozen
+class Resolved:
+    """The plugins a config names, found and with their options built."""
+
+    transport: TransportPlugin
+    transport_options: Any
+    consensus: Any = None
+    consensus_options: Any = None
+    store: Any = None
+    store_options: Any = None
+
+
+def _options(plugin: Any, raw: dict[str, Any], section: str) -> Any:
+    if plugin.options is None:
+        if raw:
+            raise ConfigError(f"{section}.options", f"the {plugin.name} {plugin.kind.value} plugin takes no options")
+        return None
+    return build(plugin.options, raw, f"{section}.options")
+
+
+def resolve(config: Config, plugins: PluginSet) -> Resolved:
+    """Find every plugin `config` names and build its options.
+
+    Raises:
+        ConfigError: an unknown plugin name (listing the installed ones) or
+            bad plugin options, naming the field.
+    """
+    found: dict[str, Any] = {}
+    for section, kind in (("transport", Kind.TRANSPORT), ("consensus", Kind.CONSENSUS), ("store", Kind.STORE)):
+        choice = getattr(config, section)
+        if choice.plugin is None:
+            if choice.options:
+                raise ConfigError(f"{section}.options", f"given, but {section}.plugin is not set")
+            continue
+        plugin = plugins.get(kind, choice.plugin, field=f"{section}.plugin")
+        found[section] = plugin
+        found[f"{section}_options"] = _options(plugin, choice.options_table(), section)
+    if "transport" not in found:
+        raise ConfigError("transport.plugin", 'is required (for example "tcp")')
+    return Resolved(**found)
+
+
+def tls_settings(config: Config) -> TlsSettings | None:
+    tls = config.network.tls
+    return None if tls is None else TlsSettings(cert=tls.cert, key=tls.key, ca=tls.ca)
+
+
+def client_settings(config: Config, resolved: Resolved) -> ClientSettings:
+    """How a client of this config's cluster should connect."""
+    return ClientSettings(
+        connect_timeout=config.timeouts.connect,
+        max_frame=config.network.max_frame,
+        tls=tls_settings(config),
+        options=resolved.transport_options,
+    )
+
+
+class Node:
+    """One keel node: its transport, its heartbeats, its answers to clients."""
+
+    def __init__(self, config: Config, plugins: PluginSet) -> None:
+        self.config = config
+        self.plugins = plugins
+        self.resolved = resolve(config, plugins)
+        self.transport: Transport = self.resolved.transport.create(TransportSettings(
+            node_id=config.node.id,
+            listen_peer=config.network.listen_peer,
+            listen_client=config.network.listen_client,
+            advertise_peer=config.peer_address,
+            peers=config.peers(),
+            max_frame=config.network.max_frame,
+            connect_timeout=config.timeouts.connect,
+            tls=tls_settings(config),
+            options=self.resolved.transport_options,
+        ))
+        # Tells peers this is a new process; SystemRandom because two restarts
+        # within one clock tick must still differ.
+        self.incarnation = random.SystemRandom().getrandbits(63)
+        self.liveness = PeerLiveness(interval=config.timeouts.heartbeat)
+        self.info: NodeInfo | None = None
+        self._started_at = 0.0
+        # Made here, entered in run: a stop() that comes before run() still counts.
+        self._cancel = trio.CancelScope()
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled or `stop` is called; `started(BoundAddresses)` once listening."""
+        with self._cancel:
+            async with trio.open_nursery() as nursery:
+                bound: BoundAddresses = await nursery.start(self.transport.serve, self.handle_request)
+                self._started_at = trio.current_time()
+                self.info = NodeInfo(
+                    node_id=self.config.node.id,
+                    roles=self.config.node.roles,
+                    peer_address=self.config.network.advertise_peer or bound.peer,
+                    client_address=self.config.network.advertise_client or bound.client or bound.peer,
+                    data_dir=self.config.node.data_dir,
+                )
+                nursery.start_soon(self._send_heartbeats)
+                nursery.start_soon(self._receive)
+                log.info("node %s serving: peers on %s, clients on %s", self.info.node_id, bound.peer, bound.client)
+                self._call_hook("keel_node_started", node=self.info)
+                task_status.started(bound)
+
+    def stop(self) -> None:
+        """Begin a graceful stop: tell the hooks, then cancel every task."""
+        if self.info is not None:
+            log.info("node %s stopping", self.info.node_id)
+            self._call_hook("keel_node_stopping", node=self.info)
+        self._cancel.cancel()
+
+    async def handle_request(self, request: Any) -> Any:
+        """Answer one client request.
+
+        Raises:
+            KeelError: the request is not one this node serves.
+        """
+        if isinstance(request, StatusRequest):
+            return self.status()
+        raise KeelError(f"request {type(request).__name__}: not served by this node (keel {__version__})")
+
+    def status(self) -> StatusReply:
+        """This node's view of itself and its peers."""
+        now = trio.current_time()
+        links = {link.peer: link for link in self.transport.links()}
+        seen = self.liveness.seen([peer for peer, _ in self.config.peers()], now)
+        peers = []
+        for row in seen:
+            link = links.get(row.peer)
+            peers.append(PeerView(
+                id=row.peer,
+                connected=bool(link and link.connected),
+                alive=row.alive,
+                last_heard=row.last_heard,
+                sent=link.sent if link else 0,
+                dropped=link.dropped if link else 0,
+                received=link.received if link else 0,
+            ))
+        assert self.info is not None, "status is served only after the node started"
+        return StatusReply(
+            node_id=self.config.node.id,
+            roles=tuple(sorted(self.config.node.roles)),
+            pid=os.getpid(),
+            version=__version__,
+            uptime=now - self._started_at,
+            peer_address=str(self.info.peer_address),
+            client_address=str(self.info.client_address),
+            transport=self.resolved.transport.name,
+            peers=tuple(peers),
+        )
+
+    async def _send_heartbeats(self) -> None:
+        beat = Heartbeat(node_id=self.config.node.id, incarnation=self.incarnation)
+        while True:
+            for peer, _ in self.config.peers():
+                self.transport.send(peer, beat)
+            await trio.sleep(self.config.timeouts.heartbeat)
+
+    async def _receive(self) -> None:
+        while True:
+            delivery = await self.transport.receive()
+            self._deliver(delivery.src, delivery.message)
+
+    def _deliver(self, src: str, message: Any) -> None:
+        if isinstance(message, Heartbeat):
+            if message.node_id != src:
+                log.warning("heartbeat from link %s claims to be %s; ignored", src, message.node_id)
+                return
+            if self.liveness.heard(message, trio.current_time()):
+                log.info("peer %s restarted", src)
+            return
+        log.warning("peer %s sent %s, which this node does not handle; ignored", src, type(message).__name__)
+
+    def _call_hook(self, name: str, **kwargs: Any) -> None:
+        # Observation hooks must not take the node down: log and go on.
+        try:
+            getattr(self.plugins.hook, name)(**kwargs)
+        except Exception:  # noqa: BLE001
+            log.exception("hook %s raised; ignored", name)
