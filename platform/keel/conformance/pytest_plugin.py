@@ -30,6 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "seeds(n): run this test once per seed 0..n-1 (the `seed` fixture)")
+    config.addinivalue_line("markers", "conformance: a conformance check; `make conformance` runs these with many seeds")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
