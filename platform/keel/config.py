@@ -39,7 +39,7 @@ __all__ = [
     "TlsSection",
     "build",
     "load",
-    "prepare_data_dir",
+    "check_environment",
 ]
 
 ROLES = frozenset({"core", "data"})
@@ -185,10 +185,18 @@ class Config:
             ConfigError: naming the first field that breaks a rule.
         """
         config = build(cls, doc, "", exclude=("source",))
-        if base_dir is not None and not Path(config.node.data_dir).is_absolute():
-            config = attrs.evolve(config, node=attrs.evolve(config.node, data_dir=str(base_dir / config.node.data_dir)))
+        if base_dir is not None:
+            config = config._relative_to(base_dir)
         config.check()
         return config
+
+    def _relative_to(self, base: Path) -> Config:
+        """Relative paths in the file are relative to the file's folder."""
+        node = attrs.evolve(self.node, data_dir=str(base / self.node.data_dir))
+        tls = self.network.tls
+        if tls is not None:
+            tls = TlsSection(cert=str(base / tls.cert), key=str(base / tls.key), ca=str(base / tls.ca))
+        return attrs.evolve(self, node=node, network=attrs.evolve(self.network, tls=tls))
 
     def check(self) -> None:
         """Rules that span fields.
@@ -223,6 +231,10 @@ class Config:
             )
         if not self.core.peers:
             raise ConfigError("core.peers", "is empty; list every core member as \"id=host:port\"")
+        for section in ("transport", "consensus", "store"):
+            choice = getattr(self, section)
+            if choice.plugin is None and choice.options:
+                raise ConfigError(f"{section}.options", f"given, but {section}.plugin is not set")
         net = self.network
         for name in ("peer", "client"):
             if getattr(net, f"advertise_{name}") is None and getattr(net, f"listen_{name}").host in ("0.0.0.0", "::"):
@@ -269,11 +281,14 @@ def load(path: str | os.PathLike[str]) -> Config:
     return attrs.evolve(config, source=str(path))
 
 
-def prepare_data_dir(config: Config) -> Path:
-    """Create the data directory if needed and check this process may write it.
+def check_environment(config: Config) -> Path:
+    """Check what the config names on this machine; create the data directory.
+
+    Returns the data directory.
 
     Raises:
-        ConfigError: `node.data_dir` cannot be created or written.
+        ConfigError: `node.data_dir` cannot be created or written, or a TLS
+            file cannot be read.
     """
     path = Path(config.node.data_dir)
     try:
@@ -284,6 +299,11 @@ def prepare_data_dir(config: Config) -> Path:
         raise ConfigError("node.data_dir", f'"{path}": not a directory')
     if not os.access(path, os.W_OK | os.X_OK):
         raise ConfigError("node.data_dir", f'"{path}": permission denied (this process cannot write there)')
+    tls = config.network.tls
+    for name in ("cert", "key", "ca") if tls is not None else ():
+        file = Path(getattr(tls, name))
+        if not (file.is_file() and os.access(file, os.R_OK)):
+            raise ConfigError(f"network.tls.{name}", f'"{file}": not a readable file')
     return path
 
 

@@ -63,8 +63,6 @@ def resolve(config: Config, plugins: PluginSet) -> Resolved:
     for section, kind in (("transport", Kind.TRANSPORT), ("consensus", Kind.CONSENSUS), ("store", Kind.STORE)):
         choice = getattr(config, section)
         if choice.plugin is None:
-            if choice.options:
-                raise ConfigError(f"{section}.options", f"given, but {section}.plugin is not set")
             continue
         plugin = plugins.get(kind, choice.plugin, field=f"{section}.plugin")
         found[section] = plugin

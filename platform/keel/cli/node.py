@@ -36,7 +36,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = keel_config.load(args.config)
-    keel_config.prepare_data_dir(config)
+    keel_config.check_environment(config)
     node = Node(config, plugins.load())
     if args.check:
         print("ok")
