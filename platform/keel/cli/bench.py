@@ -1,0 +1,54 @@
+"""`keel bench`: measure, print, and optionally record in docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from keel.bench import bench_transport, bench_wire, write_docs
+from keel.bench.report import machine
+from keel.cli.output import print_json, print_table
+from keel.errors import ConfigError
+
+__all__ = ["add_parser"]
+
+TARGETS = ("wire", "transport", "all")
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "bench",
+        help="measure keel's speed on this machine",
+        description="Measure the wire codec (wire), a transport between two endpoints on 127.0.0.1 (transport), or both (all).",
+    )
+    parser.add_argument("target", choices=TARGETS, help="what to measure")
+    parser.add_argument("--transport", default="tcp", metavar="NAME", help="transport plugin to measure (default: tcp)")
+    parser.add_argument("--messages", type=int, default=100_000, metavar="N", help="one-way messages to send (default: 100000)")
+    parser.add_argument("--requests", type=int, default=5_000, metavar="N", help="requests to send (default: 5000)")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument("--write-docs", metavar="FILE", help="also record the figures in FILE (docs/benchmarks.md)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.messages < 1:
+        raise ConfigError("--messages", f"{args.messages} is below 1")
+    if args.requests < 64:
+        raise ConfigError("--requests", f"{args.requests} is below 64 (one per request in flight)")
+    results: dict[str, Any] = {"machine": machine()}
+    if args.target in ("wire", "all"):
+        results["wire"] = bench_wire()
+    if args.target in ("transport", "all"):
+        results["transport"] = bench_transport(args.transport, messages=args.messages, requests=args.requests)
+    if args.json:
+        print_json(results)
+    else:
+        for name, section in results.items():
+            print_table(["figure", "value"], list(section.items()), title=name)
+    if args.write_docs:
+        command = "keel " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "keel bench"
+        write_docs(Path(args.write_docs), results, command)
+    return 0
