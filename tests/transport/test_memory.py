@@ -21,7 +21,8 @@ def memory_plugin():
 
 
 async def test_memory_transport_passes_the_transport_checks(autojump_clock):
-    await check_transport(functools.partial(serving_pair, memory_plugin(), options=MemoryOptions(network="conformance")))
+    options = MemoryOptions(network="conformance")
+    await check_transport(functools.partial(serving_pair, memory_plugin(), options=options))
 
 
 async def test_memory_transport_refuses_an_address_in_use(autojump_clock):

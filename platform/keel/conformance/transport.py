@@ -10,7 +10,8 @@ them. For most transports `serving_pair` builds one from the plugin record:
         await check_transport(functools.partial(serving_pair, my_plugin))
 
 The checks: `send` to an unknown peer returns False; peer messages arrive
-once each, in sending order, both ways, tagged with their sender; a request
+once each, in sending order, both ways, tagged with their sender, and
+`links()` counts them on both ends; a request
 gets its reply, several requests on one connection are answered
 independently; a handler's `NotLeader` reaches the client with its leader
 hint and `Unavailable` with its type, while any other handler exception
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import trio
@@ -30,7 +31,14 @@ import trio
 from keel.address import Address
 from keel.contract import TransportPlugin
 from keel.errors import KeelError, NotLeader, Unavailable
-from keel.transport.interface import ClientSettings, RequestHandler, Transport, TransportClient, TransportSettings
+from keel.transport.interface import (
+    ClientSettings,
+    RequestHandler,
+    TlsSettings,
+    Transport,
+    TransportClient,
+    TransportSettings,
+)
 from keel.wire import message
 
 __all__ = ["Probe", "TransportPair", "check_transport", "serving_pair"]
@@ -95,13 +103,13 @@ async def serving_pair(
     *,
     host: str = "127.0.0.1",
     options: Any = None,
-    tls: Any = None,
+    tls: TlsSettings | None = None,
 ) -> AsyncIterator[TransportPair]:
     """Serve endpoints `a` and `b` of `plugin` on `host`, port 0, as peers.
 
     Both bind first, then learn each other's real peer address through
     `set_peers`. A third endpoint is served and stopped to find an address
-    nobody serves.
+    nobody serves. `options` and `tls` go to every endpoint and client.
     """
     def settings(node_id: str) -> TransportSettings:
         anywhere = Address(host=host, port=0)
@@ -113,10 +121,10 @@ async def serving_pair(
 
     async with trio.open_nursery() as nursery:
         with trio.fail_after(DEADLINE_S):
-            gone = plugin.create(settings("gone"))
-            scope = trio.CancelScope()
-            unserved = (await nursery.start(_serve_in, scope, gone, handler)).client
+            gone, scope, stopped = plugin.create(settings("gone")), trio.CancelScope(), trio.Event()
+            unserved = (await nursery.start(_serve_in, scope, stopped, gone, handler)).client
             scope.cancel()
+            await stopped.wait()
             a, b = plugin.create(settings("a")), plugin.create(settings("b"))
             bound_a = await nursery.start(a.serve, handler)
             bound_b = await nursery.start(b.serve, handler)
@@ -127,10 +135,13 @@ async def serving_pair(
         nursery.cancel_scope.cancel()
 
 
-async def _serve_in(scope: trio.CancelScope, transport: Transport, handler: RequestHandler,
+async def _serve_in(scope: trio.CancelScope, stopped: trio.Event, transport: Transport, handler: RequestHandler,
                     *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-    with scope:
-        await transport.serve(handler, task_status=task_status)
+    try:
+        with scope:
+            await transport.serve(handler, task_status=task_status)
+    finally:
+        stopped.set()
 
 
 class _Responder:
@@ -179,6 +190,11 @@ async def _check_ordered_delivery(src: Transport, src_id: str, dst: Transport, d
         assert isinstance(delivery.message, Probe), f"{dst_id} got {delivery.message!r}, not what was sent"
         seen.append(delivery.message.seq)
     assert seen == list(range(MESSAGES)), f"{src_id} -> {dst_id}: sent 0..{MESSAGES - 1} in order, got {seen}"
+    sent = {row.peer: row.sent for row in src.links()}.get(dst_id, 0)
+    received = {row.peer: row.received for row in dst.links()}.get(src_id, 0)
+    assert sent >= MESSAGES and received >= MESSAGES, (
+        f"links() must count the traffic: {src_id} reports {sent} sent to {dst_id}, {dst_id} {received} received"
+    )
 
 
 async def _check_requests(pair: TransportPair, responder: _Responder) -> None:
@@ -187,12 +203,9 @@ async def _check_requests(pair: TransportPair, responder: _Responder) -> None:
         reply = await client.request(Probe(1), timeout=REQUEST_TIMEOUT_S)
         assert reply == Probe(1, "reply"), f"request/response: expected the echo of Probe(1), got {reply!r}"
 
-        try:
-            await client.request(Probe(2, "not_leader"), timeout=REQUEST_TIMEOUT_S)
-        except NotLeader as exc:
-            assert exc.leader_hint == LEADER_HINT, f"NotLeader lost its hint: {exc.leader_hint!r}"
-        else:
-            raise AssertionError("a handler's NotLeader must be raised on the client")
+        not_leader = await _expect(NotLeader, client.request(Probe(2, "not_leader"), timeout=REQUEST_TIMEOUT_S),
+                                   "a handler's NotLeader must be raised on the client with its type")
+        assert not_leader.leader_hint == LEADER_HINT, f"NotLeader lost its hint: {not_leader.leader_hint!r}"
 
         await _expect(Unavailable, client.request(Probe(3, "unavailable"), timeout=REQUEST_TIMEOUT_S),
                       "a handler's Unavailable must be raised on the client with its type")
@@ -229,7 +242,10 @@ async def _check_unserved(pair: TransportPair) -> None:
                                           "must fail with Unavailable")
 
 
-async def _expect(kind: type[BaseException], attempt: Awaitable[Any], rule: str) -> BaseException:
+E = TypeVar("E", bound=BaseException)
+
+
+async def _expect(kind: type[E], attempt: Awaitable[Any], rule: str) -> E:
     try:
         result = await attempt
     except kind as exc:

@@ -24,6 +24,7 @@ from keel.transport.envelope import Request, Response, raise_if_error
 from keel.transport.interface import ClientSettings, TransportClient
 from keel.wire import encode_frame
 
+from keel_transport_tcp.messages import tag_name
 from keel_transport_tcp.options import TcpOptions
 from keel_transport_tcp.stream import LINK_ERRORS, FramedStream, describe, open_stream
 from keel_transport_tcp.tls import contexts
@@ -122,7 +123,7 @@ class TcpClient(TransportClient):
         if message is None:
             self._break("connection closed by the node")
         elif not isinstance(message, Response):
-            self._break(f"protocol error: the node sent {type(message).__name__}, not a response")
+            self._break(f"protocol error: the node sent {tag_name(message)}, not keel.response")
         else:
             waiting = self._waiting.get(message.id)
             if waiting is not None:  # else its request gave up already

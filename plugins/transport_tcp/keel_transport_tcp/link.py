@@ -29,8 +29,8 @@ connection.
 from __future__ import annotations
 
 import logging
-from functools import partial
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import attrs
 import trio
@@ -114,7 +114,7 @@ class PeerLink:
         )
 
     def move(self, address: Address | None) -> None:
-        """The peer's dial address changed (or became known, or unknown)."""
+        """The peer's dial address changed, or became known."""
         old, self.address = self.address, address
         active = self.active
         if old is not None and address != old and active is not None and active.dialer == self.node_id:

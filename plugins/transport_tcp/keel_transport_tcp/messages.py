@@ -6,11 +6,13 @@ application's, delivered as it arrived.
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
-from keel.wire import message
+from keel.wire import message, tag_of
 
-__all__ = ["Hello", "Ping"]
+__all__ = ["Hello", "Ping", "tag_name"]
 
 
 @message("tcp.hello")
@@ -37,3 +39,11 @@ class Hello:
 @attrs.frozen
 class Ping:
     """Sent on an otherwise idle link so the far end knows it is alive."""
+
+
+def tag_name(value: Any) -> str:
+    """The wire tag of a decoded message, for saying what arrived instead."""
+    try:
+        return tag_of(type(value))
+    except KeyError:  # not a message at all
+        return type(value).__name__

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import logging
 import ssl
-from typing import Any
 
 import trio
 
 from keel.errors import KeelError, WireError
 from keel.transport.envelope import Request, Response, error_reply
 from keel.transport.interface import RequestHandler
-from keel.wire import encode_frame, tag_of
+from keel.wire import encode_frame
 
+from keel_transport_tcp.messages import tag_name
 from keel_transport_tcp.options import TcpOptions
 from keel_transport_tcp.stream import CLOSE_GRACE_S, LINK_ERRORS, FramedStream, describe, remote_of
 from keel_transport_tcp.tls import handshake
@@ -75,13 +75,13 @@ class ClientService:
             reply = error_reply(exc)
         except Exception as exc:  # noqa: BLE001 - a handler bug must not kill the connection; it is logged
             logger.exception("%s: request handler failed on %s from client %s",
-                             self._node_id, _tag(request.body), remote)
+                             self._node_id, tag_name(request.body), remote)
             reply = error_reply(exc)
         try:
             return encode_frame(Response(request.id, reply), max_frame=self._max_frame)
         except (TypeError, ValueError) as exc:  # unregistered reply type, or too large to send
             logger.error("%s: cannot send the reply to %s from client %s: %s",
-                         self._node_id, _tag(request.body), remote, exc)
+                         self._node_id, tag_name(request.body), remote, exc)
             return encode_frame(Response(request.id, error_reply(exc)), max_frame=self._max_frame)
 
 
@@ -118,7 +118,7 @@ class _Session:
             if message is None:
                 return
             if not isinstance(message, Request):
-                self._failure = WireError(f"client connection: expected keel.request, got {_tag(message)}")
+                self._failure = WireError(f"client connection: expected keel.request, got {tag_name(message)}")
                 return
             await self._slots.acquire()
             nursery.start_soon(self._answer, message, nursery.cancel_scope)
@@ -137,9 +137,3 @@ class _Session:
         finally:
             self._slots.release()
 
-
-def _tag(message: Any) -> str:
-    try:
-        return tag_of(type(message))
-    except KeyError:
-        return type(message).__name__

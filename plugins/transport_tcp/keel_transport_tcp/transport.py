@@ -34,7 +34,7 @@ from keel.wire import encode_frame
 
 from keel_transport_tcp.backoff import Backoff
 from keel_transport_tcp.link import Connection, PeerLink
-from keel_transport_tcp.messages import Hello
+from keel_transport_tcp.messages import Hello, tag_name
 from keel_transport_tcp.options import TcpOptions
 from keel_transport_tcp.server import ClientService
 from keel_transport_tcp.stream import CLOSE_GRACE_S, LINK_ERRORS, FramedStream, describe, open_stream, remote_of
@@ -68,8 +68,9 @@ class TcpTransport(Transport):
         self._rng = rng if rng is not None else random.Random()
         self._inbox_in, self._inbox_out = trio.open_memory_channel[Delivery](INBOX)
         self._links: dict[str, PeerLink] = {}
-        self._nursery: trio.Nursery | None = None
-        self._hello = Hello(node_id=self.node_id, advertise=str(settings.advertise_peer), incarnation=0)
+        self._serving = False
+        self._nursery: trio.Nursery | None = None  # serve's, while serving: where new links' tasks go
+        self._hello = Hello(node_id=self.node_id, advertise=str(settings.advertise_peer), incarnation=0)  # set by serve
         self.set_peers(settings.peers)
 
     # --- the Transport interface -----------------------------------------
@@ -81,8 +82,9 @@ class TcpTransport(Transport):
             Unavailable: a listener cannot be bound (address in use…).
             RuntimeError: this endpoint is already serving.
         """
-        if self._nursery is not None:
+        if self._serving:
             raise RuntimeError(f"tcp transport {self.node_id}: already serving")
+        self._serving = True
         listeners: list[trio.SocketListener] = []
         try:
             peer_listeners = await self._listen(self.settings.listen_peer)
@@ -112,6 +114,7 @@ class TcpTransport(Transport):
                 task_status.started(bound)
         finally:
             self._nursery = None
+            self._serving = False
             with trio.move_on_after(CLOSE_GRACE_S, shield=True):
                 for listener in listeners:
                     await listener.aclose()
@@ -274,7 +277,7 @@ class TcpTransport(Transport):
         if message is None:
             raise trio.BrokenResourceError("closed during the handshake")
         if not isinstance(message, Hello):
-            raise WireError(f"handshake: expected tcp.hello, got {type(message).__name__}")
+            raise WireError(f"handshake: expected tcp.hello, got {tag_name(message)}")
         if not message.node_id or len(message.node_id) > MAX_NODE_ID:
             raise WireError(f"tcp.hello.node_id: {message.node_id[:80]!r} is not a node id")
         return message

@@ -18,6 +18,7 @@ import trustme
 from keel.address import Address
 from keel.conformance.transport import Probe
 from keel.transport.interface import BoundAddresses, Delivery, TlsSettings, TransportSettings
+
 from keel_transport_tcp import TcpOptions, TcpTransport
 
 DEADLINE_S = 30.0  # seconds any one wait in a test may take before it fails
@@ -38,6 +39,7 @@ class Node:
     transport: TcpTransport
     bound: BoundAddresses
     scope: trio.CancelScope
+    stopped: trio.Event
 
     @property
     def id(self) -> str:
@@ -68,16 +70,18 @@ class Cluster:
         transport = TcpTransport(TransportSettings(
             node_id=node_id, listen_peer=address, listen_client=Address(HOST, 0), advertise_peer=address, **settings,
         ))
-        scope = trio.CancelScope()
+        scope, stopped = trio.CancelScope(), trio.Event()
         with trio.fail_after(DEADLINE_S):
-            bound = await self._nursery.start(_serve_in, scope, transport, handler)
-        node = self.nodes[node_id] = Node(transport, bound, scope)
+            bound = await self._nursery.start(_serve_in, scope, stopped, transport, handler)
+        node = self.nodes[node_id] = Node(transport, bound, scope, stopped)
         return node
 
-    def stop(self, node_id: str) -> Node:
-        """Stop serving `node_id` (its sockets close as its task ends)."""
+    async def stop(self, node_id: str) -> Node:
+        """Stop serving `node_id`; returns once its sockets are closed."""
         node = self.nodes.pop(node_id)
         node.scope.cancel()
+        with trio.fail_after(DEADLINE_S):
+            await node.stopped.wait()
         return node
 
     def mesh(self, *nodes: Node) -> None:
@@ -116,10 +120,13 @@ class Cluster:
             nursery.cancel_scope.cancel()
 
 
-async def _serve_in(scope: trio.CancelScope, transport: TcpTransport, handler: Callable[[Any], Any],
-                    *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-    with scope:
-        await transport.serve(handler, task_status=task_status)
+async def _serve_in(scope: trio.CancelScope, stopped: trio.Event, transport: TcpTransport,
+                    handler: Callable[[Any], Any], *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    try:
+        with scope:
+            await transport.serve(handler, task_status=task_status)
+    finally:
+        stopped.set()
 
 
 @pytest.fixture
@@ -131,10 +138,10 @@ async def cluster() -> AsyncIterator[Cluster]:
 
 @attrs.frozen
 class Pki:
-    """A throwaway authority and the files of one certificate it signed."""
+    """Files of a certificate from a throwaway authority, and of one from another."""
 
-    authority: trustme.CA
-    tls: TlsSettings
+    tls: TlsSettings  # what the nodes and their clients use
+    stranger: TlsSettings  # signed by an authority the nodes do not trust
 
 
 def issue(authority: trustme.CA, folder: Any, name: str) -> TlsSettings:
@@ -151,5 +158,4 @@ def issue(authority: trustme.CA, folder: Any, name: str) -> TlsSettings:
 
 @pytest.fixture
 def pki(tmp_path: Any) -> Pki:
-    authority = trustme.CA()
-    return Pki(authority, issue(authority, tmp_path, "node"))
+    return Pki(tls=issue(trustme.CA(), tmp_path, "node"), stranger=issue(trustme.CA(), tmp_path, "stranger"))

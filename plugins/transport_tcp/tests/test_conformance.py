@@ -6,6 +6,7 @@ import functools
 import logging
 
 from keel.conformance import check_transport, serving_pair
+
 from keel_transport_tcp.plugin import keel_transports
 
 
