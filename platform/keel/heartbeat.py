@@ -56,6 +56,10 @@ class PeerLiveness:
             self._restarts[beat.node_id] = self._restarts.get(beat.node_id, 0) + 1
         return restarted
 
+    def heard_from(self) -> set[str]:
+        """Every peer that ever sent a heartbeat."""
+        return set(self._last)
+
     def seen(self, peers: list[str], now: float) -> tuple[PeerSeen, ...]:
         """One row per peer in `peers` and per peer ever heard, sorted by id."""
         rows = []

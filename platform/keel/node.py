@@ -182,8 +182,11 @@ class Node:
 
     async def _send_heartbeats(self) -> None:
         beat = Heartbeat(node_id=self.config.node.id, incarnation=self.incarnation)
+        configured = [peer for peer, _ in self.config.peers()]
         while True:
-            for peer, _ in self.config.peers():
+            # Also answer nodes that found us (data nodes know the core; the
+            # core learns of them from their heartbeats), so both sides see each other.
+            for peer in sorted(set(configured) | self.liveness.heard_from()):
                 self.transport.send(peer, beat)
             await trio.sleep(self.config.timeouts.heartbeat)
 

@@ -60,12 +60,31 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     )
     try:
         code = args.run(args)
-    except ConfigError as exc:
-        sys.stderr.write(f"config error: {exc}\n")
-        code = EXIT_USAGE
-    except KeelError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        code = EXIT_FAILED
-    except KeyboardInterrupt:
-        code = EXIT_INTERRUPTED
+    except (KeelError, KeyboardInterrupt, BaseExceptionGroup) as raised:
+        code = _report(raised)
     sys.exit(code)
+
+
+def _report(raised: BaseException) -> int:
+    """Print a keel error as one line and return the exit status; re-raise anything else.
+
+    Errors raised inside Trio nurseries arrive wrapped in exception groups;
+    a group of keel errors is reported by its first error.
+    """
+    leaves = _leaves(raised)
+    if all(isinstance(e, KeyboardInterrupt) for e in leaves):
+        return EXIT_INTERRUPTED
+    if not all(isinstance(e, KeelError | KeyboardInterrupt) for e in leaves):
+        raise raised
+    first = next(e for e in leaves if isinstance(e, KeelError))
+    if isinstance(first, ConfigError):
+        sys.stderr.write(f"config error: {first}\n")
+        return EXIT_USAGE
+    sys.stderr.write(f"error: {first}\n")
+    return EXIT_FAILED
+
+
+def _leaves(raised: BaseException) -> list[BaseException]:
+    if isinstance(raised, BaseExceptionGroup):
+        return [leaf for inner in raised.exceptions for leaf in _leaves(inner)]
+    return [raised]
