@@ -75,7 +75,7 @@ class PeerLink:
         *,
         buffer: int,
         options: TcpOptions,
-        deliver: Callable[[Delivery], bool],
+        deliver: Callable[[Delivery], Awaitable[bool]],
     ) -> None:
         self.node_id = node_id
         self.peer = peer
@@ -197,21 +197,21 @@ class PeerLink:
         idle = self._options.idle_timeout
         while True:
             with trio.move_on_after(idle) as waiting:
-                message = await conn.stream.receive()
+                batch = await conn.stream.receive_batch()
             if waiting.cancelled_caught:
                 conn.ended = conn.ended or f"heard nothing for {idle:g} s"
                 return
-            if message is None:
+            if batch is None:
                 conn.ended = conn.ended or "closed by the peer"
                 return
-            if isinstance(message, Ping):
-                continue
-            if isinstance(message, Hello):
-                raise WireError("tcp.hello: sent again after the handshake")
-            if self._deliver(Delivery(self.peer, message)):
+            for message in batch:
+                if isinstance(message, Ping):
+                    continue
+                if isinstance(message, Hello):
+                    raise WireError("tcp.hello: sent again after the handshake")
                 self._received += 1
-            else:
-                self._dropped += 1
+                if not await self._deliver(Delivery(self.peer, message)):
+                    self._dropped += 1  # the node took nothing for a whole idle_timeout
 
     async def _write(self, conn: Connection, *, greeting: bytes) -> None:
         if greeting:

@@ -6,7 +6,6 @@ import math
 from typing import Any
 
 import attrs
-from attrs.validators import ge, gt, instance_of, le
 
 __all__ = ["TcpOptions"]
 
@@ -16,18 +15,23 @@ def _float(value: Any) -> Any:
     return float(value) if type(value) is int else value
 
 
-def _finite(instance: Any, attribute: attrs.Attribute, value: float) -> None:
-    if not math.isfinite(value):
-        raise ValueError(f"{value!r} is not a finite number of seconds")
+def _positive_seconds(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if type(value) is not float or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{value!r} is not a positive, finite number of seconds")
 
 
-def _count(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+def _fraction(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if type(value) is not float or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{value!r} is not a fraction from 0 to 1")
+
+
+def _count(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if type(value) is not int or value < 1:
         raise ValueError(f"{value!r} is not a whole number of at least 1")
 
 
 def _seconds(default: float) -> Any:
-    return attrs.field(default=default, converter=_float, validator=[instance_of(float), _finite, gt(0.0)])
+    return attrs.field(default=default, converter=_float, validator=_positive_seconds)
 
 
 @attrs.frozen(kw_only=True)
@@ -41,21 +45,20 @@ class TcpOptions:
     backoff_max: float = _seconds(5.0)  # cap on the redial delay, so a long-dead peer is still retried
     # Fraction of each delay drawn at random, so peers that lost a node together
     # do not redial it in lockstep.
-    backoff_jitter: float = attrs.field(default=0.5, converter=_float, validator=[instance_of(float), ge(0.0), le(1.0)])
+    backoff_jitter: float = attrs.field(default=0.5, converter=_float, validator=_fraction)
     handshake_timeout: float = _seconds(5.0)  # TLS handshake plus hello exchange on a new connection
     keepalive_interval: float = _seconds(1.0)  # an idle link sends a ping this often
     idle_timeout: float = _seconds(5.0)  # a link that hears nothing (not even a ping) this long is dead
     write_timeout: float = _seconds(5.0)  # one batch of frames not written by then: the peer is stuck
     max_client_requests: int = attrs.field(default=64, validator=_count)  # in flight per client connection
 
-    @backoff_max.validator
-    def _backoff_max_not_below_initial(self, attribute: attrs.Attribute, value: float) -> None:
-        if value < self.backoff_initial:
-            raise ValueError(f"{value:g} is below backoff_initial ({self.backoff_initial:g})")
-
-    @idle_timeout.validator
-    def _idle_timeout_above_keepalive(self, attribute: attrs.Attribute, value: float) -> None:
+    def __attrs_post_init__(self) -> None:
+        # Rules across fields live here rather than in field validators: the
+        # host's config loader runs field validators alone, without the object.
+        if self.backoff_max < self.backoff_initial:
+            raise ValueError(f"backoff_max {self.backoff_max:g} is below backoff_initial {self.backoff_initial:g}")
         # A healthy idle link hears a ping every keepalive_interval; a timeout
         # shorter than two of them would close links that are merely quiet.
-        if value < 2 * self.keepalive_interval:
-            raise ValueError(f"{value:g} is below 2 × keepalive_interval ({self.keepalive_interval:g})")
+        if self.idle_timeout < 2 * self.keepalive_interval:
+            raise ValueError(f"idle_timeout {self.idle_timeout:g} is below 2 × keepalive_interval"
+                             f" ({self.keepalive_interval:g})")

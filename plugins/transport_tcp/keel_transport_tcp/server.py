@@ -12,6 +12,7 @@ only that an internal error happened.
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 
 import trio
@@ -54,6 +55,9 @@ class ClientService:
         remote = remote_of(tcp)
         stream: trio.abc.Stream = tcp
         try:
+            # A client may be quiet for hours, so there is no idle timeout here;
+            # the kernel's keepalive finds the ones whose machine vanished.
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             if self._tls is not None:
                 with trio.fail_after(self._options.handshake_timeout):
                     stream = await handshake(tcp, self._tls, server_hostname=None)

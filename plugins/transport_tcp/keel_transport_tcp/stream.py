@@ -48,12 +48,28 @@ class FramedStream:
             WireError: the far end sent bytes that are not a valid frame.
             trio.BrokenResourceError: the connection failed.
         """
+        if not self._ready and not await self._fill():
+            return None
+        return self._ready.popleft()
+
+    async def receive_batch(self) -> list[Any] | None:
+        """Every message complete so far, reading if there is none; None once closed.
+
+        Cheaper than `receive` per message when many arrive together.
+        """
+        if not self._ready and not await self._fill():
+            return None
+        batch = list(self._ready)
+        self._ready.clear()
+        return batch
+
+    async def _fill(self) -> bool:
         while not self._ready:
             data = await self._stream.receive_some(RECEIVE_CHUNK)
             if not data:
-                return None
+                return False
             self._ready.extend(self._decoder.feed(data))
-        return self._ready.popleft()
+        return True
 
     async def send(self, frames: bytes) -> None:
         """Write whole encoded frames; one task at a time."""

@@ -17,7 +17,7 @@ from keel.transport.interface import TlsSettings
 
 __all__ = ["TlsContexts", "contexts", "handshake"]
 
-FIELD = "transport.tls"  # where the settings come from, for error messages
+FIELD = "network.tls"  # where a node config holds these settings, for error messages
 
 
 class TlsContexts:

@@ -44,7 +44,7 @@ __all__ = ["INBOX", "TcpTransport"]
 
 logger = logging.getLogger("keel.transport.tcp")
 
-INBOX = 4096  # peer messages waiting for the node to take them; past that they are dropped and counted
+INBOX = 4096  # peer messages waiting for the node to take them; past that, reading from peers pauses
 MAX_NODE_ID = 256  # characters in a node id a peer may claim; real ids are short names
 
 
@@ -167,12 +167,19 @@ class TcpTransport(Transport):
             self._nursery.start_soon(self._keep_dialing, link)
         return link
 
-    def _deliver(self, delivery: Delivery) -> bool:
+    async def _deliver(self, delivery: Delivery) -> bool:
         try:
-            self._inbox_in.send_nowait(delivery)
+            self._inbox_in.send_nowait(delivery)  # the usual case, without a trip through the scheduler
+            return True
         except trio.WouldBlock:
-            return False
-        return True
+            pass
+        # Waiting here stops reading the peer's connection, so a node that
+        # falls behind pushes back on its peers' send buffers (which drop and
+        # count) instead of losing messages the peers believe were sent.
+        with trio.move_on_after(self._options.idle_timeout):
+            await self._inbox_in.send(delivery)
+            return True
+        return False
 
     async def _keep_dialing(self, link: PeerLink) -> None:
         """Dial the peer whenever its link has an address and no connection."""

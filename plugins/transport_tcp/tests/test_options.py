@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from keel.config import build
+from keel.errors import ConfigError
 from keel_transport_tcp import TcpOptions
 
 
@@ -15,17 +17,31 @@ def test_whole_seconds_from_toml_are_accepted_as_floats():
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"backoff_initial": 0}, "must be > 0"),
-        ({"backoff_max": 0.01}, "below backoff_initial"),
-        ({"backoff_jitter": 1.5}, "must be <= 1"),
-        ({"backoff_jitter": True}, "must be <class 'float'>"),
-        ({"keepalive_interval": 2.0, "idle_timeout": 3.0}, "below 2 × keepalive_interval"),
-        ({"write_timeout": float("inf")}, "not a finite number"),
-        ({"handshake_timeout": "5"}, "must be <class 'float'>"),
+        ({"backoff_initial": 0}, "not a positive, finite number of seconds"),
+        ({"write_timeout": float("inf")}, "not a positive, finite number of seconds"),
+        ({"handshake_timeout": "5"}, "not a positive, finite number of seconds"),
+        ({"backoff_jitter": 1.5}, "not a fraction from 0 to 1"),
+        ({"backoff_jitter": True}, "not a fraction from 0 to 1"),
         ({"max_client_requests": 0}, "not a whole number of at least 1"),
         ({"max_client_requests": True}, "not a whole number of at least 1"),
+        ({"backoff_max": 0.01}, "backoff_max 0.01 is below backoff_initial 0.05"),
+        ({"keepalive_interval": 2.0, "idle_timeout": 3.0}, "idle_timeout 3 is below 2 × keepalive_interval"),
     ],
 )
 def test_options_that_break_a_rule_are_refused(fields, message):
-    with pytest.raises((ValueError, TypeError), match=message):
+    with pytest.raises(ValueError, match=message):
         TcpOptions(**fields)
+
+
+@pytest.mark.parametrize(
+    ("table", "where"),
+    [
+        ({"backoff_jitter": 2}, "transport.options.backoff_jitter: 2.0 is not a fraction"),
+        ({"backoff_max": 0.01}, "transport.options: backoff_max 0.01 is below backoff_initial"),
+        ({"keepalive": 1}, "transport.options.keepalive: unknown key"),
+    ],
+)
+def test_the_host_config_loader_names_the_field_an_operator_got_wrong(table, where):
+    with pytest.raises(ConfigError) as caught:
+        build(TcpOptions, table, "transport.options")
+    assert str(caught.value).startswith(where)

@@ -67,7 +67,7 @@ async def test_a_tls_client_to_a_silent_listener_gives_up_after_the_handshake_ti
 
 
 def test_unreadable_tls_files_are_a_config_error(pki, tmp_path):
-    with pytest.raises(ConfigError, match=r"transport\.tls\.cert"):
+    with pytest.raises(ConfigError, match=r"network\.tls\.cert"):
         contexts(attrs.evolve(pki.tls, cert=str(tmp_path / "missing.pem")))
-    with pytest.raises(ConfigError, match=r"transport\.tls\.ca"):
+    with pytest.raises(ConfigError, match=r"network\.tls\.ca"):
         contexts(attrs.evolve(pki.tls, ca=str(tmp_path / "missing.pem")))
