@@ -43,10 +43,19 @@ class Payload:
         """Seal `value`, encoding it if its class is a registered wire message.
 
         Raises:
-            TypeError: `wire_only` is set and `value` is not a registered message.
+            TypeError: `value` is a registered message that does not survive
+                encoding and decoding, or `wire_only` is set and it is not a
+                registered message.
         """
         if _registered(value):
-            return cls(value=value, encoded=wire.encode(value))
+            # Decoding once here blames the send that built a bad message,
+            # not a delivery that may come much later or never.
+            try:
+                encoded = wire.encode(value)
+                wire.decode(encoded)
+            except Exception as exc:  # noqa: BLE001 - the codec's and cbor2's errors alike
+                raise TypeError(f"{wire.tag_of(type(value))}: {value!r} cannot travel: {exc}") from exc
+            return cls(value=value, encoded=encoded)
         if wire_only:
             raise TypeError(f"{type(value).__qualname__} is not a registered wire message (the simulation is wire_only)")
         return cls(value=value, encoded=None)

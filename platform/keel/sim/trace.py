@@ -20,7 +20,8 @@ import cbor2
 
 __all__ = ["Kind", "Record", "Trace", "plain"]
 
-_SCALARS = (bool, int, float, str, bytes, type(None))
+_SCALARS = frozenset({bool, int, float, str, bytes, type(None)})
+_FIELDS: dict[type, tuple[str, ...]] = {}  # attrs class -> field names; traces reduce thousands of instances
 
 
 class Kind(enum.StrEnum):
@@ -69,10 +70,23 @@ def plain(value: Any) -> Any:
         TypeError: the value holds an object that is neither plain data,
             a tuple/list/set/dict of them, an enum nor an attrs instance.
     """
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is tuple or kind is list:
+        return [plain(v) for v in value]
+    names = _FIELDS.get(kind)
+    if names is not None:
+        return [kind.__qualname__, {name: plain(getattr(value, name)) for name in names}]
+    return _plain_rare(value)
+
+
+def _plain_rare(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return plain(value.value)
-    if isinstance(value, _SCALARS):
-        return value
+    for scalar in (bool, int, float, str, bytes):  # a subclass travels as its scalar
+        if isinstance(value, scalar):
+            return scalar(value)
     if isinstance(value, (tuple, list)):
         return [plain(v) for v in value]
     if isinstance(value, (set, frozenset)):
@@ -80,8 +94,8 @@ def plain(value: Any) -> Any:
     if isinstance(value, dict):
         return sorted(([plain(k), plain(v)] for k, v in value.items()), key=lambda kv: _canonical(kv[0]))
     if attrs.has(type(value)):
-        fields = attrs.fields(type(value))
-        return [type(value).__qualname__, {f.name: plain(getattr(value, f.name)) for f in fields}]
+        _FIELDS[type(value)] = tuple(f.name for f in attrs.fields(type(value)))
+        return plain(value)
     raise TypeError(f"{type(value).__qualname__} cannot go into a simulation trace: use plain data or attrs classes")
 
 
@@ -116,7 +130,8 @@ class Trace:
     def hash(self) -> str:
         """SHA-256 (hex) over the canonical CBOR of every record so far."""
         for record in self._records[self._hashed :]:
-            self._hasher.update(_canonical(plain(attrs.astuple(record, recurse=False))))
+            row = [record.time, record.kind.value, record.node, record.peer, plain(record.data), record.detail]
+            self._hasher.update(_canonical(row))
         self._hashed = len(self._records)
         return self._hasher.hexdigest()
 
