@@ -13,7 +13,7 @@ from .gossip import cluster
 NODES = ("a", "b", "c")
 
 
-def faulty_run(seed: int, duration: float = 2.0) -> Simulation:
+def faulty_run(seed: int, duration: float = 1.5) -> Simulation:
     faults = random_schedule(random.Random(seed), NODES, duration)
     sim = Simulation(seed, cluster(NODES), config=SimConfig(loss=0.05, duplicate=0.05), faults=faults)
     sim.run(duration)
