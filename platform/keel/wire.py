@@ -5,8 +5,11 @@ tag (`@message("keel.heartbeat")`); renaming the class never changes the wire.
 Its payload is the CBOR array `[tag, {field: value}]`, encoded canonically so
 the same message always gives the same bytes. Only plain CBOR types travel:
 int, bytes, str, bool, null, float (only where the field is a float), array
-and map. Decoders ignore unknown keys and fill missing keys that have a
-default, so adding an optional field keeps the protocol version.
+and map. The decoder refuses every semantic tag (bignums, datetimes, sets,
+value sharing, string references), so no field can hold a type, or a shared
+or cyclic structure, that its annotation does not allow. Decoders ignore
+unknown keys and fill missing keys that have a default, so adding an
+optional field keeps the protocol version.
 
 A frame is a 4-byte big-endian length, then one byte of protocol version,
 then the payload; the length counts the version byte and the payload. The
@@ -20,10 +23,11 @@ object of a type it did not expect.
 from __future__ import annotations
 
 import enum
+import io
 import struct
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -32,6 +36,7 @@ import cbor2
 from keel.errors import WireError
 
 __all__ = [
+    "CBOR_INTS",
     "MAX_FRAME",
     "PROTOCOL_VERSION",
     "AnyMessage",
@@ -49,6 +54,7 @@ MAX_FRAME = 16 * 2**20  # bytes; a full append batch with headroom
 MAX_DEPTH = 32  # nested CBOR containers a peer may send; our messages use < 8
 HEADER = struct.Struct(">IB")  # length of (version + payload), protocol version
 LENGTH = struct.Struct(">I")
+CBOR_INTS = range(-(2**64), 2**64)  # what CBOR major types 0 and 1 hold; larger needs a bignum tag
 
 
 class AnyMessage:
@@ -116,7 +122,12 @@ def tag_of(cls: type) -> str:
 
 
 def encode(msg: object) -> bytes:
-    """Encode a registered message as a canonical CBOR payload."""
+    """Encode a registered message as a canonical CBOR payload.
+
+    Raises:
+        TypeError: `msg` (or a message inside it) is not of a registered class.
+        ValueError: an integer is beyond what CBOR holds without a bignum tag.
+    """
     return cbor2.dumps(_tagged(msg), canonical=True)
 
 
@@ -124,13 +135,17 @@ def decode(payload: bytes) -> Any:
     """Decode one payload into its message.
 
     Raises:
-        WireError: the bytes are not valid CBOR, name no known tag, or a field
-            is missing or of the wrong type.
+        WireError: the bytes are not valid plain CBOR, hold more than one
+            item, name no known tag, or a field is missing or of the wrong type.
     """
+    stream = io.BytesIO(payload)
     try:
-        raw = cbor2.loads(payload, max_depth=MAX_DEPTH)
+        raw = cbor2.CBORDecoder(stream, semantic_decoders=_NO_TAGS, max_depth=MAX_DEPTH).decode()
     except Exception as exc:  # noqa: BLE001 - any failure on untrusted bytes is a WireError
         raise WireError(f"payload: not valid CBOR ({type(exc).__name__}: {exc})") from None
+    # The decoder hands back what it read past the item, so the position is exact.
+    if stream.tell() != len(payload):
+        raise WireError(f"payload: {len(payload) - stream.tell()} bytes after the message")
     return _untagged(raw, "message")
 
 
@@ -204,6 +219,32 @@ class FrameDecoder:
             yield decode(body[1:])
 
 
+class _RefuseTags(Mapping[int, Callable[[Any, bool], Any]]):
+    """A decoder for every CBOR tag number, and each one refuses its tag.
+
+    cbor2 looks tags up here before its built-in decoders and `tag_hook`, so
+    this keeps peers to plain CBOR. The built-ins are not harmless: value
+    sharing (tags 28/29) lets a few bytes build a cycle (endless recursion
+    through an `AnyMessage` field) or a graph shared a million times over,
+    and bignums, datetimes, sets and regular expressions are types no field has.
+    """
+
+    def __getitem__(self, tag: int) -> Callable[[Any, bool], Any]:
+        def refuse(value: Any, immutable: bool) -> Any:
+            raise ValueError(f"CBOR tag {tag} is not allowed on the wire")
+
+        return refuse
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+_NO_TAGS = _RefuseTags()
+
+
 # --- type-driven conversion between messages and plain CBOR values -----------
 
 
@@ -272,6 +313,15 @@ def _scalar(kind: type) -> _Codec:
     return _Codec(encode=lambda v: v, decode=check)
 
 
+def _int() -> _Codec:
+    def encode(value: int) -> int:
+        if value not in CBOR_INTS:
+            raise ValueError(f"an integer of {value.bit_length()} bits cannot travel (CBOR holds -2**64 .. 2**64-1)")
+        return value
+
+    return _Codec(encode=encode, decode=_scalar(int).decode)
+
+
 def _float() -> _Codec:
     def check(raw: Any, path: str) -> float:
         if type(raw) is float:
@@ -280,7 +330,9 @@ def _float() -> _Codec:
             return float(raw)
         raise WireError(f"{path}: expected float, got {_describe(raw)}")
 
-    return _Codec(encode=float, decode=check)
+    # -0.0 == 0.0, so equal messages must not differ in the sign of a zero;
+    # adding +0.0 turns -0.0 into 0.0 and leaves every other value alone.
+    return _Codec(encode=lambda v: float(v) + 0.0, decode=check)
 
 
 def _none() -> _Codec:
@@ -356,9 +408,13 @@ def _mapping(key_type: Any, value_type: Any, where: str) -> _Codec:
 def _enum(cls: type[enum.Enum]) -> _Codec:
     def decode(raw: Any, path: str) -> enum.Enum:
         try:
-            return cls(raw)
+            member = cls(raw)
         except (ValueError, TypeError):
-            raise WireError(f"{path}: {str(raw)[:80]!r} is not a {cls.__name__}") from None
+            member = None
+        # Enum lookup goes by equality, so `true` or 1.0 would find the member valued 1.
+        if member is None or type(member.value) is not type(raw):
+            raise WireError(f"{path}: {_describe(raw)} {str(raw)[:80]!r} is not a {cls.__name__}")
+        return member
 
     return _Codec(encode=lambda v: v.value, decode=decode)
 
@@ -377,7 +433,9 @@ def _nested(cls: type) -> _Codec:
 
 
 def _codec(annotation: Any, where: str) -> _Codec:
-    if annotation in (int, str, bytes, bool):
+    if annotation is int:
+        return _int()
+    if annotation in (str, bytes, bool):
         return _scalar(annotation)
     if annotation is float:
         return _float()
