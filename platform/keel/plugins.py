@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import inspect
 from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
@@ -117,14 +118,12 @@ def load(sources: Iterable[PluginSource] | None = None) -> PluginSet:
     for source in default_sources() if sources is None else sources:
         module = _import(source)
         contract = _contract(source, module)
-        if manager.has_plugin(source.name):
-            raise PluginError(f"plugin {source.name!r} ({source.distribution}) is installed twice")
-        manager.register(module, name=source.name)
+        _register(manager, source, module)
         modules.append((source, module, contract))
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {exc.plugin_name!r}: {exc}") from None
+        raise PluginError(f"plugin {manager.get_name(exc.plugin)!r}: {_one_line(exc)}") from None
     installed = [item for source, module, contract in modules for item in _registrations(manager, source, module, contract)]
     _refuse_duplicates(installed)
     return PluginSet(manager, installed)
@@ -147,6 +146,27 @@ def _import(source: PluginSource) -> ModuleType:
     if not isinstance(module, ModuleType):
         raise PluginError(f"plugin {source.name!r} ({source.distribution}): entry point must name a module, not {type(module).__name__}")
     return module
+
+
+def _register(manager: pluggy.PluginManager, source: PluginSource, module: ModuleType) -> None:
+    where = f"plugin {source.name!r} ({source.distribution})"
+    if manager.has_plugin(source.name):
+        raise PluginError(f"{where} is installed twice")
+    if manager.is_registered(module):
+        raise PluginError(f"{where}: its module {module.__name__} is already loaded as plugin {manager.get_name(module)!r}")
+    try:
+        manager.register(module, name=source.name)
+    except pluggy.PluginValidationError as exc:  # a hookimpl takes a parameter its spec does not have
+        raise PluginError(f"{where}: {_one_line(exc)}") from None
+    for caller in manager.get_hookcallers(module) or ():
+        for impl in caller.get_hookimpls():
+            # pluggy would call an async impl and drop the coroutine: the hook would never run.
+            if impl.plugin is module and (inspect.iscoroutinefunction(impl.function) or inspect.isasyncgenfunction(impl.function)):
+                raise PluginError(f"{where}: hook {caller.name} must be a plain def; keel hooks are synchronous")
+
+
+def _one_line(exc: Exception) -> str:
+    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
 def _major(version: str) -> int:
@@ -175,7 +195,12 @@ def _registrations(manager: pluggy.PluginManager, source: PluginSource, module: 
         for impl in getattr(manager.hook, hook_name).get_hookimpls():
             if impl.plugin is not module:
                 continue
-            result = impl.function()
+            try:
+                result = impl.function()
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not crash the host with a traceback
+                raise PluginError(
+                    f"plugin {source.name!r} ({source.distribution}): {hook_name}() failed: {type(exc).__name__}: {exc}"
+                ) from exc
             records = result if isinstance(result, (list, tuple)) else None
             if records is None or not all(isinstance(r, record_type) for r in records):
                 raise PluginError(f"plugin {source.name!r}: {hook_name}() must return a list of {record_type.__name__}")
