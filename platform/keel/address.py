@@ -26,16 +26,20 @@ class Address:
         if not isinstance(text, str):
             raise ValueError(f"{text!r} is not host:port")
         host, sep, port = text.rpartition(":")
-        if host.startswith("[") and host.endswith("]"):
+        bracketed = host.startswith("[") and host.endswith("]")
+        if bracketed:
             host = host[1:-1]
-        if not sep or not host or any(c.isspace() for c in host):
+        if not sep or not host or any(c.isspace() or c in "[]" for c in host):
             raise ValueError(f'"{text}" is not host:port')
-        if not port.isdigit():
+        if ":" in host and not bracketed:
+            # `fe80::1` would otherwise parse as host `fe80:` port 1.
+            raise ValueError(f'"{text}" is not host:port (an IPv6 host goes in brackets: [::1]:7000)')
+        # isdigit() alone admits digits like "²" or "١" that int() refuses or reads unexpectedly.
+        if not (port.isascii() and port.isdigit()):
             raise ValueError(f'"{text}" is not host:port (port "{port}" is not a number)')
-        number = int(port)
-        if number > MAX_PORT:
-            raise ValueError(f'"{text}" is not host:port (port {number} is above {MAX_PORT})')
-        return cls(host=host, port=number)
+        if len(port.lstrip("0")) > len(str(MAX_PORT)) or int(port) > MAX_PORT:
+            raise ValueError(f'"{text}" is not host:port (port {port} is above {MAX_PORT})')
+        return cls(host=host, port=int(port))
 
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
