@@ -52,3 +52,11 @@ def test_skew_back_in_time_never_makes_now_decrease(seed):
     nows = sim.node("a").nows
     assert nows == sorted(nows)
     assert nows[-1] == pytest.approx(2.0, abs=0.011)
+
+
+def test_looking_at_a_clock_does_not_change_what_the_node_reads_later():
+    clock = NodeClock()
+    clock.read(0.995)
+    assert clock.peek(1.0) == 1.0
+    clock.skew(offset=-0.5, rate=1.0)
+    assert clock.read(1.005) == 0.995

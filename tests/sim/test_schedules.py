@@ -8,25 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keel.sim import (
-    KINDS,
-    SCHEDULES,
-    At,
-    Calm,
-    Crash,
-    Cut,
-    Delay,
-    Duplicate,
-    FaultSchedule,
-    Heal,
-    Loss,
-    Partition,
-    Restart,
-    SimConfig,
-    Simulation,
-    Skew,
-    random_schedule,
-)
+from keel.sim import SCHEDULES, At, Calm, Crash, Cut, Delay, Duplicate, FaultSchedule, Heal, Loss
+from keel.sim import Partition, Restart, SimConfig, Simulation, Skew, random_schedule
 
 from .gossip import cluster
 

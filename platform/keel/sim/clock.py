@@ -24,9 +24,13 @@ class NodeClock:
     _last: float = float("-inf")  # the highest reading handed out
 
     def read(self, virtual: float) -> float:
-        """The node-local time at virtual time `virtual`, never below an earlier reading."""
-        self._last = max(self._last, self.offset + self.rate * virtual)
+        """Hand the node its local time at virtual time `virtual`, never below an earlier reading."""
+        self._last = self.peek(virtual)
         return self._last
+
+    def peek(self, virtual: float) -> float:
+        """What `read` would return, without counting as a reading (for observers)."""
+        return max(self._last, self.offset + self.rate * virtual)
 
     def virtual_interval(self, local_seconds: float) -> float:
         """How much virtual time passes while this clock advances `local_seconds`."""

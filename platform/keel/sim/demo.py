@@ -49,11 +49,15 @@ class Beat:
 
 @attrs.frozen
 class Suspected:
+    """Event: `peer` has been silent for longer than `SUSPECT_AFTER_S`."""
+
     peer: str
 
 
 @attrs.frozen
 class Trusted:
+    """Event: a suspected `peer` was heard from again."""
+
     peer: str
 
 
@@ -68,30 +72,33 @@ class HeartbeatNode:
         self.last_beat: float | None = None  # local time of the last heartbeat sent
         self.heard: dict[str, float] = {}  # peer -> local time last heard
         self.suspected: set[str] = set()
-        self._out: dict[str, list[Any]] = {"persist": [], "send": [], "events": []}
+        self._persist: list[Beat] = []
+        self._send: list[tuple[str, Heartbeat]] = []
+        self._events: list[Suspected | Trusted] = []
 
     def tick(self, now: float) -> None:
         self.now = now
         if self.last_beat is None or now - self.last_beat >= HEARTBEAT_S:
             self.last_beat = now
             self.beat += 1
-            self._out["persist"].append(Beat(self.beat))
-            self._out["send"].extend((peer, Heartbeat(self.node_id, self.beat)) for peer in self.peers)
+            self._persist.append(Beat(self.beat))
+            self._send.extend((peer, Heartbeat(self.node_id, self.beat)) for peer in self.peers)
         for peer in self.peers:
             heard = self.heard.setdefault(peer, now)
             if peer not in self.suspected and now - heard > SUSPECT_AFTER_S:
                 self.suspected.add(peer)
-                self._out["events"].append(Suspected(peer))
+                self._events.append(Suspected(peer))
 
     def receive(self, src: str, message: Any) -> None:
         self.heard[src] = self.now
         if src in self.suspected:
             self.suspected.discard(src)
-            self._out["events"].append(Trusted(src))
+            self._events.append(Trusted(src))
 
     def poll(self) -> Output:
-        out, self._out = self._out, {"persist": [], "send": [], "events": []}
-        return Output(persist=out["persist"], send=out["send"], events=out["events"])
+        out = Output(persist=self._persist, send=self._send, events=self._events)
+        self._persist, self._send, self._events = [], [], []
+        return out
 
 
 @attrs.frozen

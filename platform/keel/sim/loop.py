@@ -17,9 +17,10 @@ Rules the loop keeps:
   once, so no set or dict order reaches the trace.
 - Sends leave a node only when every record it wrote before them is durable.
 - Each start of a node is a new incarnation: queued ticks and fsync
-  completions of a crashed incarnation are ignored when they come up. Messages already in
-  flight from the node still arrive; messages arriving while it is down are
-  dropped; messages arriving after it restarted are delivered.
+  completions of a crashed incarnation are ignored when they come up.
+  Messages already in flight from the node still arrive; messages arriving
+  while it is down are dropped; messages arriving after it restarted are
+  delivered (stale ones included, as a real network may).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ __all__ = ["InvariantViolation", "Simulation"]
 
 TRACE_CONTEXT = 12  # trace records quoted in a failure message; enough to see the lead-up
 
-Checker = Callable[["Simulation"], None]
+Checker = Callable[["Simulation"], None]  # raises AssertionError when an invariant is broken
+Callback = Callable[["Simulation"], None]  # pokes nodes at a scheduled virtual time
 Observer = Callable[[float, str, Any], None]
 
 
@@ -85,7 +87,7 @@ class _Apply:
 
 @attrs.frozen
 class _Call:
-    fn: Checker
+    fn: Callback
 
 
 @attrs.define
@@ -145,8 +147,8 @@ class Simulation:
         return self._host(node_id).disk
 
     def local_time(self, node_id: str) -> float:
-        """What the node's clock reads now."""
-        return self._host(node_id).clock.read(self.now)
+        """What the node's clock reads now (looking does not move it)."""
+        return self._host(node_id).clock.peek(self.now)
 
     def schedule(self, faults: FaultSchedule | Iterable[At]) -> None:
         """Queue timed faults.
@@ -159,9 +161,11 @@ class Simulation:
         if unknown:
             raise ValueError(f"fault schedule names unknown node {unknown[0]!r}; nodes are {list(self._hosts)}")
         for event in events:
-            self._push(self._not_past(event.time), _Apply(event.fault))
+            self._not_past(event.time)
+        for event in events:
+            self._push(event.time, _Apply(event.fault))
 
-    def at(self, time: float, fn: Checker) -> None:
+    def at(self, time: float, fn: Callback) -> None:
         """Call `fn(simulation)` at virtual time `time`, then poll every live node.
 
         This is how a test pokes nodes from outside (`sim.node("n1").propose(...)`).

@@ -18,20 +18,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 
-from keel.sim.faults import (
-    At,
-    Calm,
-    Crash,
-    Cut,
-    Delay,
-    Duplicate,
-    FaultSchedule,
-    Heal,
-    Loss,
-    Partition,
-    Restart,
-    Skew,
-)
+from keel.sim.faults import At, Calm, Crash, Cut, Delay, Duplicate, FaultSchedule, Heal, Loss, Partition, Restart, Skew
 
 __all__ = ["KINDS", "SCHEDULES", "ScheduleBuilder", "random_schedule"]
 

@@ -52,11 +52,14 @@ class Record:
     detail: str = ""  # a reason or note
 
     def __str__(self) -> str:
-        link = f"{self.node}->{self.peer}" if self.kind in (Kind.SEND, Kind.DROP) else self.node
         if self.kind is Kind.DELIVER:
-            link = f"{self.peer}->{self.node}"
+            where = f"{self.peer}->{self.node}"
+        elif self.peer:
+            where = f"{self.node}->{self.peer}"
+        else:
+            where = self.node
         note = f" ({self.detail})" if self.detail else ""
-        return f"{self.time:.6f} {self.kind.value:<7} {link:<12} {self.data!r}{note}"
+        return f"{self.time:.6f} {self.kind.value:<7} {where:<12} {self.data!r}{note}"
 
 
 def _canonical(value: Any) -> bytes:
