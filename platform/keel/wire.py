@@ -195,7 +195,8 @@ class FrameDecoder:
     @property
     def pending(self) -> int:
         """Bytes received that do not yet make a whole frame."""
-        return len(self._buffer)
+        # Once a header is read it leaves the buffer, but its frame is not whole yet.
+        return len(self._buffer) + (LENGTH.size if self._need is not None else 0)
 
     def _frames(self) -> Iterator[Any]:
         while True:
@@ -279,8 +280,8 @@ def _fields_from_plain(kind: _MessageType, raw: Any, path: str) -> Any:
             raise WireError(f"{path}.{name}: missing")
     try:
         return kind.cls(**values)
-    except (TypeError, ValueError) as exc:  # a validator on the class refused a value
-        raise WireError(f"{path}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a validator refused a peer's value; whatever it raises, only WireError leaves
+        raise WireError(f"{path}: {type(exc).__name__}: {exc}") from None
 
 
 def _describe(raw: Any) -> str:
@@ -395,6 +396,9 @@ def _frozenset(item_type: Any, where: str) -> _Codec:
 
 
 def _mapping(key_type: Any, value_type: Any, where: str) -> _Codec:
+    # Other keys would encode to arrays or maps, which cannot be Python dict keys.
+    if not (key_type in (int, str, bytes, bool, float) or (isinstance(key_type, type) and issubclass(key_type, enum.Enum))):
+        raise ValueError(f"{where}: map keys must be int, str, bytes, bool, float or an enum, not {key_type!r}")
     key, value = _codec(key_type, where), _codec(value_type, where)
 
     def decode(raw: Any, path: str) -> dict[Any, Any]:

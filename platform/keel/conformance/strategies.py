@@ -94,7 +94,7 @@ class _Builder:
         def build(values: dict[str, Any]) -> Any:
             try:
                 return cls(**values)
-            except (TypeError, ValueError):
+            except Exception:  # noqa: BLE001 - what the decoder turns into WireError, a draw turns into a retry
                 return _REFUSED
 
         return st.fixed_dictionaries(fields).map(build).filter(lambda v: v is not _REFUSED)
