@@ -227,7 +227,7 @@ async def _check_requests(pair: TransportPair, responder: _Responder) -> None:
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(ask, 5, "wait")
-            await trio.sleep(0.05)
+            await trio.sleep(0.05)  # most likely lets 5 reach the handler first; if not, 5 just need not wait
             nursery.start_soon(ask, 6, "release")
         assert replies == {5: Probe(5, "reply"), 6: Probe(6, "reply")}, f"multiplexed requests got {replies!r}"
 
