@@ -31,6 +31,8 @@ DUPLICATE_RATE = (0.1, 0.5)  # probability range of a duplication burst
 SLOW_DELAY_S = (0.02, 0.2)  # seconds; upper bound of a slow-network episode, up to several heartbeats late
 SKEW_OFFSET_S = 0.2  # seconds either way a skewed clock jumps
 SKEW_RATE = (0.9, 1.1)  # local seconds per virtual second; ±10 % drift, far beyond real quartz, to stress timeouts
+# Network kinds whose episodes must not overlap, because one fault (Heal, Calm) ends the whole family.
+_FAMILY = {"partition": "links", "cut": "links", "loss": "quality", "duplicate": "quality", "delay": "quality"}
 
 
 def random_schedule(rng: random.Random, nodes: Sequence[str], duration: float, *,
@@ -47,11 +49,11 @@ def random_schedule(rng: random.Random, nodes: Sequence[str], duration: float, *
         mean_gap: mean seconds between episode starts; default `duration / EPISODES_PER_RUN`.
 
     Raises:
-        ValueError: an unknown kind, no nodes, or a duration that is not positive.
+        ValueError: an unknown kind or none, no nodes, or a duration that is not positive.
     """
     unknown = sorted(set(kinds) - set(KINDS))
-    if unknown:
-        raise ValueError(f"random_schedule: unknown kind {unknown[0]!r}; kinds are {list(KINDS)}")
+    if unknown or not kinds:
+        raise ValueError(f"random_schedule: unknown kind {unknown[0] if unknown else None!r}; kinds are {list(KINDS)}")
     if not nodes or duration <= 0:
         raise ValueError(f"random_schedule: need nodes and a positive duration, got {len(nodes)} nodes, {duration} s")
     names = tuple(sorted(nodes))
@@ -70,12 +72,12 @@ def random_schedule(rng: random.Random, nodes: Sequence[str], duration: float, *
 
 def _episode(rng: random.Random, kind: str, nodes: tuple[str, ...], start: float, end: float,
              busy: dict[str, float], max_down: int) -> list[At]:
-    family = {"partition": "links", "cut": "links", "loss": "quality", "duplicate": "quality", "delay": "quality"}
-    if kind in family:
-        if busy.get(family[kind], 0.0) > start or (kind in ("partition", "cut") and len(nodes) < 2):
+    family = _FAMILY.get(kind)
+    if family is not None:
+        if busy.get(family, 0.0) > start or (family == "links" and len(nodes) < 2):
             return []
-        busy[family[kind]] = end
-        return [At(start, _network_fault(rng, kind, nodes)), At(end, Heal() if family[kind] == "links" else Calm())]
+        busy[family] = end
+        return [At(start, _network_fault(rng, kind, nodes)), At(end, Heal() if family == "links" else Calm())]
     free = [n for n in nodes if busy.get(f"{kind}:{n}", 0.0) <= start]
     if kind == "crash":
         down = sum(1 for n in nodes if busy.get(f"crash:{n}", 0.0) > start)
