@@ -173,3 +173,24 @@ def test_build_reports_the_plugin_option_path() -> None:
         keel_config.build(MemoryOptions, {"netwrok": "a"}, "transport.options")
     assert caught.value.path == "transport.options.netwrok"
     assert "known keys here: network" in str(caught.value)
+
+
+@attrs.frozen(kw_only=True)
+class _Window:
+    """An options class whose rule spans two fields, written as attrs recommends."""
+
+    low: int = 1
+    high: int = attrs.field(default=2)
+
+    @high.validator
+    def _above_low(self, attribute: attrs.Attribute, value: int) -> None:
+        if value <= self.low:
+            raise ValueError(f"{value} is not above low ({self.low})")
+
+
+def test_a_cross_field_validator_is_blamed_on_its_field() -> None:
+    assert keel_config.build(_Window, {"low": 3, "high": 4}, "store.options") == _Window(low=3, high=4)
+    with pytest.raises(ConfigError) as caught:
+        keel_config.build(_Window, {"low": 3}, "store.options")
+    assert caught.value.path == "store.options.high"
+    assert "2 is not above low (3)" in str(caught.value)

@@ -327,22 +327,25 @@ def build(cls: type, table: Any, path: str, *, exclude: tuple[str, ...] = ()) ->
             raise ConfigError(_join(path, key), f"unknown key (known keys here: {known})")
     values = {}
     for name, field in fields.items():
-        where = _join(path, name)
-        if name not in table:
-            if field.default is attrs.NOTHING:
-                raise ConfigError(where, "missing (required)")
-            continue
-        value = _convert(table[name], hints[name], where)
+        if name in table:
+            values[name] = _convert(table[name], hints[name], _join(path, name))
+        elif field.default is attrs.NOTHING:
+            raise ConfigError(_join(path, name), "missing (required)")
+    # Build first with validators off, then run each field's validators on the
+    # built object: a cross-field validator (`@x.validator`) sees the other
+    # fields, and a refusal is still blamed on the field it belongs to.
+    try:
+        with attrs.validators.disabled():
+            built = cls(**values)
+    except (ValueError, TypeError) as exc:  # __attrs_post_init__ refused the whole
+        raise ConfigError(path, str(exc)) from None
+    for name, field in fields.items():
         if field.validator is not None:
             try:
-                field.validator(None, field, value)
+                field.validator(built, field, getattr(built, name))
             except (ValueError, TypeError) as exc:
-                raise ConfigError(where, str(exc)) from None
-        values[name] = value
-    try:
-        return cls(**values)
-    except (ValueError, TypeError) as exc:  # a class-level rule
-        raise ConfigError(path, str(exc)) from None
+                raise ConfigError(_join(path, name), str(exc)) from None
+    return built
 
 
 def _join(path: str, key: str) -> str:
