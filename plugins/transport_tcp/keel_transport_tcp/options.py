@@ -52,13 +52,14 @@ class TcpOptions:
     write_timeout: float = _seconds(5.0)  # one batch of frames not written by then: the peer is stuck
     max_client_requests: int = attrs.field(default=64, validator=_count)  # in flight per client connection
 
-    def __attrs_post_init__(self) -> None:
-        # Rules across fields live here rather than in field validators: the
-        # host's config loader runs field validators alone, without the object.
-        if self.backoff_max < self.backoff_initial:
-            raise ValueError(f"backoff_max {self.backoff_max:g} is below backoff_initial {self.backoff_initial:g}")
+    @backoff_max.validator
+    def _not_below_initial(self, attribute: attrs.Attribute, value: float) -> None:
+        if value < self.backoff_initial:
+            raise ValueError(f"{value:g} is below backoff_initial ({self.backoff_initial:g})")
+
+    @idle_timeout.validator
+    def _outlasts_keepalives(self, attribute: attrs.Attribute, value: float) -> None:
         # A healthy idle link hears a ping every keepalive_interval; a timeout
         # shorter than two of them would close links that are merely quiet.
-        if self.idle_timeout < 2 * self.keepalive_interval:
-            raise ValueError(f"idle_timeout {self.idle_timeout:g} is below 2 × keepalive_interval"
-                             f" ({self.keepalive_interval:g})")
+        if value < 2 * self.keepalive_interval:
+            raise ValueError(f"{value:g} is below 2 × keepalive_interval ({self.keepalive_interval:g})")
