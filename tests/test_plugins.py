@@ -113,7 +113,7 @@ def test_a_plugin_for_another_minor_version_is_accepted(declared: str) -> None:
     assert [i.contract for i in plugins.installed] == [declared]
 
 
-@pytest.mark.parametrize("declared", [None, 1.0, 1, "1", "one.two", "", "1.0.1", "v1.0"], ids=repr)
+@pytest.mark.parametrize("declared", [None, 1.0, 1, "1", "one.two", "", "1.0.1", "v1.0", "².0", "1.²"], ids=repr)
 def test_a_plugin_without_a_major_minor_contract_is_refused(declared: object) -> None:
     with pytest.raises(PluginError, match=r"plugin 'fake' \(fake-dist\) declares no KEEL_CONTRACT") as caught:
         load([source(plugin_module(contract=declared))])

@@ -108,9 +108,10 @@ def load(sources: Iterable[PluginSource] | None = None) -> PluginSet:
 
     Raises:
         PluginError: a plugin fails to import, declares no contract or one of
-            another major version, implements an unknown hook, returns
-            something other than registration records, or registers a name
-            another plugin already took.
+            another major version, implements an unknown hook, a hook with a
+            parameter its spec lacks or an async hook, raises from or returns
+            something other than registration records from a registration
+            hook, or registers a name another plugin already took.
     """
     manager = pluggy.PluginManager(PROJECT)
     manager.add_hookspecs(hookspecs)
@@ -171,7 +172,8 @@ def _one_line(exc: Exception) -> str:
 
 def _major(version: str) -> int:
     major, _, minor = version.partition(".")
-    return int(major) if major.isdigit() and minor.isdigit() else -1
+    # isascii: str.isdigit() also admits "²", which int() refuses.
+    return int(major) if (major + minor).isascii() and major.isdigit() and minor.isdigit() else -1
 
 
 def _contract(source: PluginSource, module: ModuleType) -> str:
