@@ -309,6 +309,12 @@ def test_encode_frame_refuses_a_frame_over_max_frame() -> None:
         wire.encode_frame(msg, max_frame=size - 1)
 
 
+def test_encoding_a_str_in_an_int_field_fails_at_once_with_type_error() -> None:
+    """A keel bug (wrong type handed to a message) must fail fast, not scan the int range."""
+    with pytest.raises(TypeError, match="expected int, got str"):
+        wire.encode(Request(id="one", body=ErrorReply("x", "y")))  # type: ignore[arg-type]
+
+
 # --- fields: defaults, unknown keys, types ----------------------------------------
 
 

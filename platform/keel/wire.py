@@ -316,6 +316,9 @@ def _scalar(kind: type) -> _Codec:
 
 def _int() -> _Codec:
     def encode(value: int) -> int:
+        # Type first: `x in range` on a non-int compares against every member.
+        if type(value) is not int:
+            raise TypeError(f"expected int, got {type(value).__name__}")
         if value not in CBOR_INTS:
             raise ValueError(f"an integer of {value.bit_length()} bits cannot travel (CBOR holds -2**64 .. 2**64-1)")
         return value
