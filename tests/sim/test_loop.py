@@ -20,6 +20,7 @@ def faulty_run(seed: int, duration: float = 1.5) -> Simulation:
     return sim
 
 
+@pytest.mark.conformance
 @pytest.mark.seeds(3)
 def test_same_seed_gives_same_trace_hash(seed):
     first, second = faulty_run(seed), faulty_run(seed)

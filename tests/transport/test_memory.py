@@ -20,6 +20,7 @@ def memory_plugin():
     return plugin
 
 
+@pytest.mark.conformance
 async def test_memory_transport_passes_the_transport_checks(autojump_clock):
     options = MemoryOptions(network="conformance")
     await check_transport(functools.partial(serving_pair, memory_plugin(), options=options))

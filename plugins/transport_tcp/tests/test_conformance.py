@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import functools
 import logging
 
@@ -15,6 +17,7 @@ def tcp_plugin():
     return plugin
 
 
+@pytest.mark.conformance
 async def test_tcp_transport_passes_the_transport_checks(caplog):
     await check_transport(functools.partial(serving_pair, tcp_plugin()))
     failures = [r for r in caplog.records if r.name == "keel.transport.tcp" and r.levelno == logging.ERROR]
@@ -23,5 +26,6 @@ async def test_tcp_transport_passes_the_transport_checks(caplog):
     )
 
 
+@pytest.mark.conformance
 async def test_tls_transport_passes_the_transport_checks(pki):
     await check_transport(functools.partial(serving_pair, tcp_plugin(), tls=pki.tls))
