@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import trio
 
+from keel import __version__
 from keel import config as keel_config
 from keel import plugins
 from keel.node import Node
@@ -35,6 +36,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    log.info("keel %s: node starting (pid %d) with %s", __version__, os.getpid(), args.config)
     config = keel_config.load(args.config)
     keel_config.check_environment(config)
     node = Node(config, plugins.load())
