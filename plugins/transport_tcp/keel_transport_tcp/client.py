@@ -55,7 +55,6 @@ class TcpClient(TransportClient):
         self._max_frame = max_frame
         self._ids = itertools.count()
         self._waiting: dict[int, _Waiting] = {}
-        self._send_lock = trio.Lock()
         self._reading = False
         self._broken: str | None = None  # why no more requests can succeed
 
@@ -90,17 +89,18 @@ class TcpClient(TransportClient):
         await self._stream.aclose()
 
     async def _send(self, frame: bytes) -> None:
-        async with self._send_lock:
-            if self._broken is not None:
-                return
-            try:
-                await self._stream.send(frame)
-            except LINK_ERRORS as exc:
-                self._break(f"connection failed: {describe(exc)}")
-            except BaseException:
-                # Cancelled mid-write: the node may hold half a frame.
+        if self._broken is not None:
+            return
+        try:
+            await self._stream.send_shared(frame)
+        except LINK_ERRORS as exc:
+            self._break(f"connection failed: {describe(exc)}")
+        except BaseException:
+            # Cancelled: harmless while the frame waited its turn (another
+            # task writes it whole), fatal if it came mid-write.
+            if self._stream.torn:
                 self._break("a request was abandoned halfway through sending")
-                raise
+            raise
 
     async def _await_reply(self, waiting: _Waiting) -> None:
         while not waiting.answered and self._broken is None:
@@ -116,8 +116,15 @@ class TcpClient(TransportClient):
                 self._break(f"connection failed: {describe(exc)}")
             finally:
                 self._reading = False
-                for other in self._waiting.values():
-                    other.nudge()
+                self._hand_on_reading()
+
+    def _hand_on_reading(self) -> None:
+        # Wake one request still waiting to read in our place; waking them all
+        # would cost every reply a wake-up per request in flight.
+        for other in self._waiting.values():
+            if not other.answered:
+                other.nudge()
+                return
 
     def _route(self, message: Any) -> None:
         if message is None:

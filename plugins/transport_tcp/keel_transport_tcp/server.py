@@ -96,7 +96,6 @@ class _Session:
         self._service = service
         self._stream = stream
         self._write_timeout = options.write_timeout
-        self._send_lock = trio.Lock()
         limit = options.max_client_requests
         self._slots = trio.Semaphore(limit, max_value=limit)
         self._failure: BaseException | None = None
@@ -130,9 +129,8 @@ class _Session:
     async def _answer(self, request: Request, scope: trio.CancelScope) -> None:
         try:
             frame = await self._service.answer(request, self._stream.remote)
-            async with self._send_lock:
-                with trio.fail_after(self._write_timeout):
-                    await self._stream.send(frame)
+            with trio.fail_after(self._write_timeout):
+                await self._stream.send_shared(frame)
         except LINK_ERRORS as exc:
             # A reply cut off halfway leaves the stream unusable: end the connection.
             if self._failure is None:

@@ -40,6 +40,9 @@ class FramedStream:
         self._stream = stream
         self._decoder = FrameDecoder(max_frame=max_frame)
         self._ready: collections.deque[Any] = collections.deque()
+        self._queued: list[bytes] = []  # frames waiting for the writer (send_shared)
+        self._write_lock = trio.Lock()
+        self.torn = False  # a write stopped partway (cancelled or failed): the far end may hold half a frame
 
     async def receive(self) -> Any | None:
         """The next message, or None once the far end has closed.
@@ -73,7 +76,32 @@ class FramedStream:
 
     async def send(self, frames: bytes) -> None:
         """Write whole encoded frames; one task at a time."""
-        await self._stream.send_all(frames)
+        await self._write(frames)
+
+    async def send_shared(self, frame: bytes) -> None:
+        """Write one frame from any of many tasks, sharing writes between them.
+
+        The frame joins a queue; whichever task holds the write lock writes
+        everything queued in one `send_all`, so many requests (or replies) in
+        flight cost one system call, not one each. A caller returns once its
+        frame has been handed to the stream. If a write fails, the caller that
+        wrote gets the error; the others' frames went down with it, and they
+        learn of it from the broken connection.
+        """
+        self._queued.append(frame)
+        async with self._write_lock:
+            if not self._queued:  # another task wrote ours
+                return
+            data = b"".join(self._queued)
+            self._queued.clear()
+            await self._write(data)
+
+    async def _write(self, data: bytes) -> None:
+        try:
+            await self._stream.send_all(data)
+        except BaseException:
+            self.torn = True
+            raise
 
     async def aclose(self) -> None:
         """Close, giving a TLS goodbye a bounded moment. Idempotent."""
