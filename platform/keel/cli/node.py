@@ -36,13 +36,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    log.info("keel %s: node starting (pid %d) with %s", __version__, os.getpid(), args.config)
     config = keel_config.load(args.config)
     keel_config.check_environment(config)
     node = Node(config, plugins.load())
     if args.check:
         print("ok")
         return 0
+    # Logged only once the config is good, so a config mistake stays one line.
+    log.info("keel %s: node %s starting (pid %d) with %s", __version__, config.node.id, os.getpid(), args.config)
     trio.run(_serve, node, args.exit_with_parent)
     return 0
 
