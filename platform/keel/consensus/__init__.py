@@ -1,0 +1,51 @@
+"""The consensus engine contract: what engines take, what they return, what they persist."""
+
+from keel.consensus.engine import (
+    Engine,
+    EngineFactory,
+    EngineSettings,
+    EngineStatus,
+    LeaderChanged,
+    MembershipChange,
+    Outbound,
+    Ready,
+    ReadReady,
+    RoleChanged,
+    SnapshotToInstall,
+)
+from keel.consensus.log_ops import (
+    Append,
+    CompactTo,
+    Entry,
+    EntryKind,
+    LogOp,
+    LogState,
+    Recovered,
+    SaveStable,
+    SnapshotMeta,
+    TruncateFrom,
+)
+
+__all__ = [
+    "Append",
+    "CompactTo",
+    "Engine",
+    "EngineFactory",
+    "EngineSettings",
+    "EngineStatus",
+    "Entry",
+    "EntryKind",
+    "LeaderChanged",
+    "LogOp",
+    "LogState",
+    "MembershipChange",
+    "Outbound",
+    "ReadReady",
+    "Ready",
+    "Recovered",
+    "RoleChanged",
+    "SaveStable",
+    "SnapshotMeta",
+    "SnapshotToInstall",
+    "TruncateFrom",
+]
