@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from keel.bench import bench_transport, bench_wire, write_docs
-from keel.bench.report import machine
+from keel.bench import machine
 from keel.cli.output import print_json, print_table
 from keel.errors import ConfigError
 

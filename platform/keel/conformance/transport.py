@@ -31,7 +31,7 @@ import trio
 from keel.address import Address
 from keel.contract import TransportPlugin
 from keel.errors import KeelError, NotLeader, Unavailable
-from keel.transport.interface import (
+from keel.transport import (
     ClientSettings,
     RequestHandler,
     TlsSettings,

@@ -20,8 +20,7 @@ import trio
 
 from keel.address import Address
 from keel.errors import Unavailable
-from keel.transport.envelope import Request, Response, raise_if_error
-from keel.transport.interface import ClientSettings, TransportClient
+from keel.transport import ClientSettings, Request, Response, TransportClient, raise_if_error
 from keel.wire import encode_frame
 
 from keel_transport_tcp.messages import tag_name

@@ -37,7 +37,7 @@ import trio
 
 from keel.address import Address
 from keel.errors import WireError
-from keel.transport.interface import Delivery, LinkStatus
+from keel.transport import Delivery, LinkStatus
 from keel.wire import encode_frame
 
 from keel_transport_tcp.messages import Hello, Ping

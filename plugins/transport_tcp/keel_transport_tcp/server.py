@@ -18,8 +18,7 @@ import ssl
 import trio
 
 from keel.errors import KeelError, WireError
-from keel.transport.envelope import Request, Response, error_reply
-from keel.transport.interface import RequestHandler
+from keel.transport import Request, RequestHandler, Response, error_reply
 from keel.wire import encode_frame
 
 from keel_transport_tcp.messages import tag_name

@@ -13,7 +13,7 @@ import ssl
 import trio
 
 from keel.errors import ConfigError
-from keel.transport.interface import TlsSettings
+from keel.transport import TlsSettings
 
 __all__ = ["TlsContexts", "contexts", "handshake"]
 

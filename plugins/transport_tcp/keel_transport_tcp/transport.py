@@ -22,7 +22,7 @@ import trio
 
 from keel.address import Address
 from keel.errors import Unavailable, WireError
-from keel.transport.interface import (
+from keel.transport import (
     BoundAddresses,
     Delivery,
     LinkStatus,

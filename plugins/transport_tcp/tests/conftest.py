@@ -17,7 +17,7 @@ import trustme
 
 from keel.address import Address
 from keel.conformance.transport import Probe
-from keel.transport.interface import BoundAddresses, Delivery, TlsSettings, TransportSettings
+from keel.transport import BoundAddresses, Delivery, TlsSettings, TransportSettings
 
 from keel_transport_tcp import TcpOptions, TcpTransport
 

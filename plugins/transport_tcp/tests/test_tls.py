@@ -9,7 +9,7 @@ import trio
 from keel.address import Address
 from keel.conformance.transport import Probe
 from keel.errors import ConfigError, Unavailable
-from keel.transport.interface import ClientSettings
+from keel.transport import ClientSettings
 
 from keel_transport_tcp import TcpOptions, connect
 from keel_transport_tcp.tls import contexts
