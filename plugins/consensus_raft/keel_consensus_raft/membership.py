@@ -1,0 +1,200 @@
+"""Cluster membership: which configuration is in force, and one-server changes to it.
+
+Theory of operation (thesis §4.1). A configuration travels as a CONFIG
+entry in the log and takes effect on a server as soon as that entry is in
+its log, committed or not; a server always uses the latest configuration in
+its log. So removing a CONFIG entry (a conflicting suffix) brings back the
+one before it, and this module keeps every CONFIG entry after the snapshot
+for that reason. The snapshot carries the configuration as of its index.
+
+Changes add or remove one server at a time, so any majority of the old
+voters overlaps any majority of the new. A leader starts a change only when
+no earlier change is uncommitted and it has committed an entry of its own
+term (otherwise two leaders of different terms could each append a change
+from the same base and pick disjoint majorities). New servers join as
+learners, receive the log without voting, and are promoted once caught up,
+so adding them never stalls commits.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+
+from keel.consensus import Entry, EntryKind, MembershipChange, SnapshotMeta
+from keel.errors import KeelError, NotLeader
+
+from keel_consensus_raft import roles
+from keel_consensus_raft.messages import Configuration, TimeoutNow, decode_record
+from keel_consensus_raft.progress import Progress
+from keel_consensus_raft.roles import Role
+
+if TYPE_CHECKING:
+    from keel_consensus_raft.state import RaftState
+
+__all__ = ["ACTIONS", "Membership", "after_commit", "change", "quorum", "quorum_value", "sync_progress"]
+
+ACTIONS = ("add_learner", "promote", "remove")
+
+
+def quorum(voters: int) -> int:
+    """How many of `voters` make a majority."""
+    return voters // 2 + 1
+
+
+def quorum_value(values: list[int]) -> int:
+    """The highest value at least a majority of `values` reach (0 with none)."""
+    if not values:
+        return 0
+    ordered = sorted(values, reverse=True)
+    return ordered[quorum(len(ordered)) - 1]
+
+
+@attrs.define
+class Membership:
+    """The configuration as of the snapshot, plus every CONFIG entry after it."""
+
+    base: Configuration
+    base_index: int = 0  # index the base stands at (the snapshot's), 0 for the bootstrap voters
+    changes: list[tuple[int, Configuration]] = attrs.Factory(list)  # (index, config) ascending, all after base_index
+
+    @classmethod
+    def recover(cls, snapshot: SnapshotMeta | None, entries: tuple[Entry, ...], bootstrap: tuple[str, ...]) -> Membership:
+        """Rebuild from what survived: the snapshot's configuration, else the bootstrap voters."""
+        if snapshot is not None and snapshot.config:
+            members = cls(decode_record(snapshot.config, Configuration, "snapshot config"), snapshot.index)
+        else:
+            members = cls(Configuration(voters=bootstrap), snapshot.index if snapshot else 0)
+        members.appended(entries)
+        return members
+
+    @property
+    def config(self) -> Configuration:
+        """The configuration in force: the latest one in the log."""
+        return self.changes[-1][1] if self.changes else self.base
+
+    @property
+    def latest_index(self) -> int:
+        """Index of the entry holding the configuration in force."""
+        return self.changes[-1][0] if self.changes else self.base_index
+
+    def is_voter(self, node: str) -> bool:
+        return node in self.config.voters
+
+    def config_at(self, index: int) -> Configuration:
+        """The configuration in force once the log reached `index` (at or after the base)."""
+        found = self.base
+        for at, config in self.changes:
+            if at > index:
+                break
+            found = config
+        return found
+
+    def appended(self, entries: tuple[Entry, ...]) -> None:
+        """Entries joined the log: a CONFIG entry among them takes effect now."""
+        for entry in entries:
+            if entry.kind is EntryKind.CONFIG:
+                self.changes.append((entry.index, decode_record(entry.data, Configuration, f"config entry {entry.index}")))
+
+    def truncated(self, index: int) -> None:
+        """Entries from `index` on left the log: their configurations no longer apply."""
+        self.changes = [(at, config) for at, config in self.changes if at < index]
+
+    def compacted(self, meta: SnapshotMeta, last_index: int) -> None:
+        """The log now starts after snapshot `meta` and ends at `last_index`."""
+        if meta.index <= self.base_index:
+            return
+        self.base = decode_record(meta.config, Configuration, "snapshot config") if meta.config else self.config_at(meta.index)
+        self.base_index = meta.index
+        self.changes = [(at, config) for at, config in self.changes if meta.index < at <= last_index]
+
+    def proposed(self, change: MembershipChange, caught_up: bool) -> Configuration:
+        """The configuration that `change` would make of the one in force.
+
+        Args:
+            change: the one-server change asked for.
+            caught_up: for a promotion, whether the learner's log is close
+                enough to the leader's.
+
+        Raises:
+            KeelError: the action is unknown, or it does not apply to the
+                node as the configuration stands.
+        """
+        config, node = self.config, change.node
+        where = f"membership change {change.action} {node!r}"
+        if change.action == "add_learner":
+            if node in config.members:
+                raise KeelError(f"{where}: already a member (voters {list(config.voters)}, learners {list(config.learners)})")
+            return Configuration(voters=config.voters, learners=config.learners + (node,))
+        if change.action == "promote":
+            if node not in config.learners:
+                raise KeelError(f"{where}: not a learner (learners {list(config.learners)}); add it as one first")
+            if not caught_up:
+                raise KeelError(f"{where}: the learner's log is still behind the leader's; retry once it caught up")
+            return Configuration(voters=config.voters + (node,), learners=tuple(n for n in config.learners if n != node))
+        if change.action == "remove":
+            if node not in config.members:
+                raise KeelError(f"{where}: not a member (voters {list(config.voters)}, learners {list(config.learners)})")
+            if config.voters == (node,):
+                raise KeelError(f"{where}: the last voter cannot be removed")
+            return Configuration(voters=tuple(n for n in config.voters if n != node),
+                                 learners=tuple(n for n in config.learners if n != node))
+        raise KeelError(f"membership change: unknown action {change.action!r} (actions: {', '.join(ACTIONS)})")
+
+
+# --- the leader's side of a change ---------------------------------------------
+
+
+def change(s: RaftState, change: MembershipChange) -> int:
+    """Append a CONFIG entry for a one-server change; it takes effect at once. Returns its index.
+
+    Raises:
+        NotLeader: this server does not lead.
+        KeelError: a transfer or an earlier change is in progress, the leader
+            has not committed an entry of its term yet, or the change does
+            not apply.
+    """
+    if s.role is not Role.LEADER:
+        raise NotLeader(s.leader)
+    where = f"membership change {change.action} {change.node!r}"
+    if s.transfer is not None:
+        raise KeelError(f"{where}: leadership is being handed to {s.transfer.target}; retry at the new leader")
+    if s.members.latest_index > s.commit:
+        raise KeelError(f"{where}: the change at index {s.members.latest_index} is not committed yet; retry after it")
+    if not s.committed_in_term():
+        raise KeelError(f"{where}: this leader has not committed an entry of term {s.term} yet; retry shortly")
+    progress = s.progress.get(change.node)
+    caught_up = progress is not None and progress.match + s.options.promote_lag >= s.log.last_index
+    config = s.members.proposed(change, caught_up)
+    entry = Entry(index=s.log.last_index + 1, term=s.term, kind=EntryKind.CONFIG, data=config.encode())
+    s.log.append((entry,))
+    s.members.appended((entry,))
+    sync_progress(s)
+    return entry.index
+
+
+def sync_progress(s: RaftState) -> None:
+    """A leader replicates to exactly the members in force (and keeps its own entry for its match)."""
+    members = set(s.members.config.members) | {s.node_id}
+    for node in sorted(members):
+        s.progress.setdefault(node, Progress(next=s.log.last_index + 1))
+    for node in sorted(s.progress):
+        if node not in members:
+            del s.progress[node]
+
+
+def after_commit(s: RaftState) -> None:
+    """A leader whose own removal is now committed hands over and steps down (thesis §4.2.2).
+
+    Until then it led without counting itself in majorities. It asks the
+    most caught-up voter to campaign at once rather than leave the cluster
+    waiting for an election timeout.
+    """
+    if s.role is not Role.LEADER or s.members.latest_index > s.commit or s.members.is_voter(s.node_id):
+        return
+    ready = [(s.progress[v].match, v) for v in s.voting_peers() if v in s.progress]
+    caught_up = sorted(v for match, v in ready if match == s.log.last_index)
+    if caught_up:
+        s.send(caught_up[0], TimeoutNow(term=s.term))
+    roles.become_follower(s, s.term, None)
