@@ -1,4 +1,7 @@
-"""The consensus engine contract: what engines take, what they return, what they persist."""
+"""The consensus engine contract: what engines take, what they return, what they persist.
+
+`sim_node` runs any engine in `keel.sim` with a key-value state machine, for engine tests and conformance.
+"""
 
 from keel.consensus.engine import (
     Engine,
@@ -25,21 +28,37 @@ from keel.consensus.log_ops import (
     SnapshotMeta,
     TruncateFrom,
 )
+from keel.consensus.sim_node import (
+    Applied,
+    EngineNode,
+    Installed,
+    KvMachine,
+    ReadAbandoned,
+    ReadServed,
+    StoredSnapshot,
+    engine_cluster,
+)
 
 __all__ = [
     "Append",
+    "Applied",
     "CompactTo",
     "Engine",
     "EngineFactory",
+    "EngineNode",
     "EngineSettings",
     "EngineStatus",
     "Entry",
     "EntryKind",
+    "Installed",
+    "KvMachine",
     "LeaderChanged",
     "LogOp",
     "LogState",
     "MembershipChange",
     "Outbound",
+    "ReadAbandoned",
+    "ReadServed",
     "ReadReady",
     "Ready",
     "Recovered",
@@ -47,5 +66,7 @@ __all__ = [
     "SaveStable",
     "SnapshotMeta",
     "SnapshotToInstall",
+    "StoredSnapshot",
     "TruncateFrom",
+    "engine_cluster",
 ]

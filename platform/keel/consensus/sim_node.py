@@ -49,7 +49,7 @@ import cbor2
 from keel import wire
 from keel.consensus.engine import Engine, EngineFactory, EngineSettings, Ready, RoleChanged
 from keel.consensus.log_ops import Entry, EntryKind, LogState, SnapshotMeta
-from keel.sim.node import NodeFactory, Output
+from keel.sim import NodeFactory, Output
 
 __all__ = [
     "Applied",

@@ -20,7 +20,8 @@ Theory of operation.
 - Leader, counting itself: the leader's own entries count towards a majority
   only once durable. It sends itself an AppendReply alongside its
   appends; the driver hands such a note back only after the Ready's persist
-  is durable, and a note lost in a crash is superseded by the next.
+  is durable. A note that never comes back (a crash, a lossy loopback) is
+  superseded by the next, and repeated every heartbeat until one arrives.
 - Leader, committing (§5.4.2): the commit index moves to the highest index a
   majority of voters holds, but only if that entry is of the current term;
   earlier terms' entries commit indirectly, under it (figure 8 of the paper
@@ -163,6 +164,8 @@ def heartbeat(s: RaftState) -> None:
             continue
         progress.heartbeat_tick(STALL_HEARTBEATS)
         s.send(peer, Heartbeat(term=s.term, commit=min(s.commit, progress.match), beat=s.beat))
+    if s.progress[s.node_id].match < s.log.last_index:
+        s.self_acked = 0  # our durability note may have been lost: `flush` sends another
     transfer.on_heartbeat(s)
 
 

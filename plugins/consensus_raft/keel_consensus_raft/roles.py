@@ -11,6 +11,7 @@ they happen, so a checker sees every leader of every term, however brief.
       │ │ └── higher term, a leader, lost pre-vote ─────┘                  │
       │ └──────────────── higher term, a leader, lost election ───────────┘ (or lost quorum)
       └── TimeoutNow from the leader (skips the pre-vote) ─▶ candidate
+  A candidate whose election timed out starts over (with a pre-vote, if enabled).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Role(enum.Enum):
 TRANSITIONS: dict[Role, frozenset[Role]] = {
     Role.FOLLOWER: frozenset({Role.FOLLOWER, Role.PRE_CANDIDATE, Role.CANDIDATE}),
     Role.PRE_CANDIDATE: frozenset({Role.FOLLOWER, Role.PRE_CANDIDATE, Role.CANDIDATE}),
-    Role.CANDIDATE: frozenset({Role.FOLLOWER, Role.CANDIDATE, Role.LEADER}),
+    Role.CANDIDATE: frozenset({Role.FOLLOWER, Role.PRE_CANDIDATE, Role.CANDIDATE, Role.LEADER}),
     Role.LEADER: frozenset({Role.FOLLOWER}),
 }
 
