@@ -20,6 +20,12 @@ record reaches the end of the file, or when only zeros follow it. Anything
 else (a bad record with data after it) is corruption, and the caller refuses
 to serve the file. A torn tail is indistinguishable from damage to a last
 record that had been fully written; both are cut.
+
+One harmless crash is refused all the same: an fsync interrupted after a
+later page of its batch reached the disk but before an earlier one did
+leaves a bad record with valid data after it. Nothing in that batch was
+acknowledged, but records alone cannot tell it from damage to records that
+were; the node refuses to start and names the spot.
 """
 
 from __future__ import annotations

@@ -243,8 +243,7 @@ class DurableLog:
         sequence = self._segments[-1].sequence + 1
         path = create_segment(self.directory, sequence, wire.encode(mark), max_record=self._max_record)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-        assert self._fd is not None
-        os.close(self._fd)
+        os.close(self._fd)  # type: ignore[arg-type]  # open: _sync checked it
         self._fd, self._size = fd, os.fstat(fd).st_size
         self._segments.append(SegmentInfo(sequence=sequence, path=path, base=mark.last_index))
 
@@ -272,9 +271,9 @@ class DurableLog:
                 self._segments = list(found.segments)
             path = self._segments[-1].path
             self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            self._size = os.fstat(self._fd).st_size
         except OSError as exc:
             raise StorageError(f"{self.directory}: cannot start the log: {exc.strerror or exc}") from exc
-        self._size = os.fstat(self._fd).st_size
         self._recovered = self._state.recovered()
 
 
