@@ -87,6 +87,8 @@ def test_load_reads_a_text_stream():
     ('{"process": 9,', "line 2: .*: not JSON"),
     ('{"process": 9, "type": "invoke", "f": "read", "key": "k", "time": 0.5}',
      "line 2: time 0.5: before the previous invocation"),
+    ('{"process": "p9", "type": "invoke", "f": "read", "key": "k", "time": 2.0}',
+     "line 2: process 'p9' on key 'k': client processes are integers"),
 ])
 def test_a_malformed_line_is_a_config_error_naming_it(line: str, message: str):
     first = '{"process": 0, "type": "invoke", "f": "read", "key": "k", "time": 1.0}'

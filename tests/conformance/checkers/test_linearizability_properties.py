@@ -6,10 +6,11 @@ import random
 import time
 
 import attrs
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keel.conformance.checkers import History, KeyValueModel, Operation, check_linearizable
+from keel.conformance.checkers import History, KeyValueModel, Operation, assert_linearizable, check_linearizable
 
 from .histories import arbitrary, concurrent_run, executed
 from .reference import brute_force_linearizable
@@ -68,6 +69,12 @@ def test_the_checker_agrees_with_brute_force_on_small_corrupted_runs(recorded: H
     ops[victim.index] = victim
     corrupted = History(ops)
     assert check_linearizable(corrupted).linearizable == brute_force_linearizable(corrupted.operations)
+
+
+@pytest.mark.conformance
+@pytest.mark.seeds(5)
+def test_concurrent_runs_with_many_timeouts_are_linearizable(seed):
+    assert_linearizable(concurrent_run(random.Random(seed), 500, clients=6, keys=3, timeouts=0.05))
 
 
 def test_ten_thousand_concurrent_operations_on_one_key_are_checked_in_seconds(seed):

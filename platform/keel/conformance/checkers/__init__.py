@@ -11,14 +11,16 @@ explanation, for plugin authors' own test suites:
     history.ok(w, time=0.1)
     assert_linearizable(history)
 
-`python -m keel.conformance.checkers FILE.jsonl[.gz]` prints the verdict of
-a recorded history and exits 1 when it is not linearizable.
+`check_history_file(path)` loads and checks a recorded file; `python -m
+keel.conformance.checkers FILE.jsonl[.gz]` prints its verdict and exits 1
+when it is not linearizable.
 """
 
+from keel.conformance.checkers.command import check_history_file
 from keel.conformance.checkers.history import COMPLETIONS, Completion, History, Note, OpHandle, Operation
 from keel.conformance.checkers.jsonl import dump_jsonl, load_jsonl, parse_events
 from keel.conformance.checkers.linearizability import DEFAULT_MAX_STEPS, assert_linearizable, check_linearizable
-from keel.conformance.checkers.model import KeyValueModel, Model, Partition
+from keel.conformance.checkers.model import KeyValueModel, Model, Part
 from keel.conformance.checkers.verdict import KeyResult, Verdict, Violation
 
 __all__: list[str] = [
@@ -32,10 +34,11 @@ __all__: list[str] = [
     "Note",
     "OpHandle",
     "Operation",
-    "Partition",
+    "Part",
     "Verdict",
     "Violation",
     "assert_linearizable",
+    "check_history_file",
     "check_linearizable",
     "dump_jsonl",
     "load_jsonl",

@@ -3,12 +3,13 @@
     {"process": 3, "type": "invoke", "f": "cas", "key": "k1", "value": [4, 7], "time": 12.5031}
     {"process": 3, "type": "ok",     "f": "cas", "key": "k1", "value": [4, 7], "time": 12.5102}
 
-A client event has an integer `process`; its `invoke` is followed by one
-`ok`, `fail` or `info` from the same process, matched by process. The
-completion's `value` is the operation's result (the value read). An
-operation whose completion never comes (the history ends first, or its
-process invokes again) is indeterminate, as if completed `info`. Events of
-any other process (`"nemesis"` killing a leader) are kept as notes.
+A client event has an integer `process` and a `key`; its `invoke` is
+followed by one `ok`, `fail` or `info` from the same process, matched by
+process. The completion's `value` is the operation's result (the value
+read). An operation whose completion never comes (the history ends first, or
+its process invokes again) is indeterminate, as if completed `info`. Events
+of any other process (`"nemesis"` killing a leader), which have no key, are
+kept as notes.
 
 A file that breaks these rules raises `ConfigError` naming the line: it is
 operator input, such as a history recorded by another tool.
@@ -113,6 +114,11 @@ def _add(history: History, open_ops: dict[Any, OpHandle], event: dict[str, Any],
     if not isinstance(f, str):
         raise ConfigError("", f"{where}: f {f!r}: the operation's name, a string")
     if isinstance(process, bool) or not isinstance(process, int):
+        if "key" in event:
+            # Only faults and remarks go under other names; reading a client
+            # operation as a note would drop it from the check unnoticed.
+            raise ConfigError("", f"{where}: process {process!r} on key {event['key']!r}: "
+                                  "client processes are integers")
         history.note(process if _hashable(process) else repr(process), f, event.get("value"), time=when)
         return
     if kind not in ("invoke", *COMPLETIONS):

@@ -23,9 +23,9 @@ from typing import Protocol
 
 from keel.conformance.checkers.history import Operation
 
-__all__ = ["KeyValueModel", "Model", "Partition"]
+__all__ = ["KeyValueModel", "Model", "Part"]
 
-Partition = tuple[Hashable, Sequence[Operation]]  # (label such as the key, its operations in invocation order)
+Part = tuple[Hashable, Sequence[Operation]]  # (label such as the key, its operations in invocation order)
 
 
 class Model(Protocol):
@@ -52,7 +52,7 @@ class Model(Protocol):
         """
         ...
 
-    def partition(self, ops: Sequence[Operation]) -> Iterable[Partition]:
+    def partition(self, ops: Sequence[Operation]) -> Iterable[Part]:
         """Split `ops` (no `fail` among them) into independently checkable parts.
 
         May drop operations that cannot matter, such as an indeterminate write
@@ -92,7 +92,7 @@ class KeyValueModel:
             return (True, new) if state == expected else (False, state)
         return True, None  # delete; partition refused anything else
 
-    def partition(self, ops: Sequence[Operation]) -> Iterable[Partition]:
+    def partition(self, ops: Sequence[Operation]) -> Iterable[Part]:
         by_key: dict[Hashable, list[Operation]] = {}
         for op in ops:
             if op.f not in self.OPERATIONS:
