@@ -56,7 +56,7 @@ class TransportPlugin:
 
 @attrs.frozen(kw_only=True)
 class ConsensusPlugin:
-    """A consensus engine: `create(settings, rng)` builds a sans-I/O engine."""
+    """A consensus engine: `create(settings, recovered, rng)` builds a sans-I/O engine (`keel.consensus.EngineFactory`)."""
 
     kind = Kind.CONSENSUS
     name: str = attrs.field(validator=_name)

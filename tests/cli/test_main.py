@@ -9,7 +9,7 @@ import pytest
 
 from tests.cli.conftest import assert_one_line_error
 
-SUBCOMMANDS = ["node", "up", "status", "plugins", "bench"]
+SUBCOMMANDS = ["node", "up", "status", "plugins", "conformance", "bench"]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)

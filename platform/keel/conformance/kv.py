@@ -19,7 +19,7 @@ import cbor2
 from keel import wire
 from keel.consensus import Entry, EntryKind
 
-__all__ = ["KvCommand", "KvMachine", "KvReply", "KvRequest"]
+__all__ = ["ChangeReply", "ChangeRequest", "KvCommand", "KvMachine", "KvReply", "KvRequest"]
 
 
 @wire.message("conformance.kv.command")
@@ -64,6 +64,33 @@ class KvReply:
     outcome: str
     value: int | None = None  # read: the value found (None: absent)
     leader_hint: str | None = None  # redirect: where to try next
+
+
+@wire.message("conformance.kv.change")
+@attrs.frozen
+class ChangeRequest:
+    """An operator's one-server membership change, sent to a server node."""
+
+    seq: int
+    action: str  # a `keel.consensus.MembershipChange` action
+    node: str
+
+
+@wire.message("conformance.kv.change_reply")
+@attrs.frozen
+class ChangeReply:
+    """A server's answer to a `ChangeRequest`, with the configuration it holds now.
+
+    `outcome` is "ok" (the change is in the log), "fail" (refused) or
+    "redirect". The configuration is the latest the server knows, which
+    may not be committed yet.
+    """
+
+    seq: int
+    outcome: str
+    voters: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    learners: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    leader_hint: str | None = None
 
 
 class KvMachine:

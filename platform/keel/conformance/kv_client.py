@@ -29,6 +29,7 @@ from keel.sim import Output
 __all__ = ["KvClient", "OpCompleted", "OpInvoked"]
 
 VALUE_SPACE = 1_000_000  # written values are client_number * VALUE_SPACE + seq, so each is unique
+REDIRECT_BACKOFF_S = 0.05  # seconds to wait before retrying when no server knows a leader; about one heartbeat
 
 
 @attrs.frozen
@@ -56,7 +57,10 @@ class OpCompleted:
 class _Pending:
     request: KvRequest
     deadline: float
-    target: str
+    target: str  # the server the request was last sent to
+    awaiting: bool = True  # False between a redirect and the resend: a duplicated redirect is ignored
+    hops: int = 0  # redirects followed at once; past one per server, the client backs off
+    resend_at: float | None = None
 
 
 class KvClient:
@@ -89,6 +93,9 @@ class KvClient:
         self.now = now
         if self.pending is not None and now >= self.pending.deadline:
             self._complete("info")
+        pending = self.pending
+        if pending is not None and pending.resend_at is not None and now >= pending.resend_at:
+            self._resend(pending)
         if self.pending is None and now >= self.next_at and now < self.stop_at:
             self._start()
 
@@ -98,9 +105,16 @@ class KvClient:
             return  # a late answer to an operation already given up on
         if message.outcome == "redirect":
             # Not applied there: safe to send the same request (same seq) elsewhere.
-            self.leader = message.leader_hint if message.leader_hint in self.servers else self._other(src)
-            pending.target = self.leader
-            self._send.append((self.leader, pending.request))
+            if src != pending.target or not pending.awaiting:
+                return  # a duplicate, or the answer to an attempt already redirected
+            hinted = message.leader_hint in self.servers and message.leader_hint != src
+            self.leader = message.leader_hint if hinted else self._other(src)  # type: ignore[assignment]
+            pending.target, pending.awaiting = self.leader, False
+            pending.hops += 1
+            if hinted and pending.hops <= len(self.servers):
+                self._resend(pending)
+            else:  # nobody knows a leader yet, or the hints go round in circles: give an election time
+                pending.hops, pending.resend_at = 0, self.now + REDIRECT_BACKOFF_S
             return
         if message.outcome == "ok":
             if pending.request.f == "read":
@@ -113,6 +127,10 @@ class KvClient:
         out = Output(send=self._send, events=self._events)
         self._send, self._events = [], []
         return out
+
+    def _resend(self, pending: _Pending) -> None:
+        pending.awaiting, pending.resend_at = True, None
+        self._send.append((pending.target, pending.request))
 
     def _other(self, server: str) -> str:
         others = [s for s in self.servers if s != server]

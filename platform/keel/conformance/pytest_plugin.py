@@ -8,6 +8,14 @@ N only. When a seeded test fails, its report ends with the one command that
 replays it:
 
     replay: pytest 'tests/sim/test_loop.py::test_same_seed_same_trace' --seed=17
+
+A test that takes the `consensus_plugin` fixture runs once per installed
+consensus engine (`--consensus NAME`, repeatable, narrows that), getting
+its `ConsensusPlugin` registration. The consensus conformance suite
+(`keel.conformance.suite`) is such a test; plugin authors run it against
+their own engine with
+
+    pytest --pyargs keel.conformance.suite --consensus NAME
 """
 
 from __future__ import annotations
@@ -26,14 +34,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("keel", "keel seeded tests")
     group.addoption("--seed", type=int, default=None, help="run every seeded test with this seed only")
     group.addoption("--seeds", type=int, default=None, help="seeds per test marked @pytest.mark.seeds(n), instead of n")
+    group.addoption("--consensus", action="append", default=None, metavar="NAME",
+                    help="run consensus conformance tests against this engine only (repeatable)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "seeds(n): run this test once per seed 0..n-1 (the `seed` fixture)")
     config.addinivalue_line("markers", "conformance: a conformance check; `make conformance` runs these with many seeds")
+    if config.getoption("consensus"):
+        _consensus_engines(config.getoption("consensus"))  # a misspelled name is a usage error, before collection
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "consensus_plugin" in metafunc.fixturenames:
+        engines = _consensus_engines(metafunc.config.getoption("consensus"))
+        metafunc.parametrize("consensus_plugin", engines, ids=[e.name for e in engines])
     if "seed" not in metafunc.fixturenames:
         return
     forced = metafunc.config.getoption("seed")
@@ -46,6 +61,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     else:
         seeds = [zlib.crc32(metafunc.definition.nodeid.encode()) % 10_000]
     metafunc.parametrize("seed", seeds, ids=[str(s) for s in seeds])
+
+
+def _consensus_engines(asked: list[str] | None) -> list[Any]:
+    from keel import plugins  # noqa: PLC0415 - only sessions with consensus tests load plugins
+    from keel.contract import Kind  # noqa: PLC0415
+
+    loaded = plugins.load()
+    names = asked or list(loaded.names(Kind.CONSENSUS))
+    if not names:
+        raise pytest.UsageError("no consensus plugin is installed; the consensus conformance tests need one")
+    try:
+        return [loaded.get(Kind.CONSENSUS, name, field="--consensus") for name in names]
+    except Exception as exc:  # a ConfigError naming the installed engines
+        raise pytest.UsageError(str(exc)) from None
 
 
 def replay_command(nodeid: str, seed: int) -> str:

@@ -40,8 +40,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import random
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 import attrs
 import cbor2
@@ -56,6 +56,7 @@ __all__ = [
     "EngineNode",
     "Installed",
     "KvMachine",
+    "Machine",
     "ReadAbandoned",
     "ReadServed",
     "StoredSnapshot",
@@ -80,6 +81,7 @@ class Applied:
     term: int
     command: bytes
     digest: bytes
+    result: Any = None  # what the machine's `apply` returned
 
 
 @attrs.frozen
@@ -97,7 +99,7 @@ class ReadServed:
     request: int
     index: int
     applied: int
-    value: bytes | None  # the key's value, for reads that named a key
+    value: Any  # the machine's answer for the key, for reads that named one
 
 
 @attrs.frozen
@@ -105,6 +107,29 @@ class ReadAbandoned:
     """Event: read barrier `request` will never be answered (the node stopped leading)."""
 
     request: int
+
+
+class Machine(Protocol):
+    """The state machine an `EngineNode` applies committed entries to.
+
+    `digest` must chain every applied index and command, so two machines
+    with equal digests at one index applied the same history up to it.
+    """
+
+    index: int  # the last index applied (or restored from a snapshot)
+    digest: bytes
+
+    def apply(self, entry: Entry) -> Any:
+        """Apply one committed entry (of any kind); return the command's result."""
+
+    def read(self, key: Any) -> Any:
+        """The value a read of `key` returns now."""
+
+    def snapshot(self) -> bytes:
+        """The whole state, for `restore`."""
+
+    def restore(self, blob: bytes) -> None:
+        """Replace the whole state with a `snapshot`."""
 
 
 class KvMachine:
@@ -127,6 +152,9 @@ class KvMachine:
             if sep:
                 self.data[key] = value
 
+    def read(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
     def snapshot(self) -> bytes:
         return cbor2.dumps({"index": self.index, "digest": self.digest, "data": self.data}, canonical=True)
 
@@ -143,10 +171,12 @@ class EngineNode:
         create: the engine factory under test.
         settings: the engine's settings (its `node_id` must be this node's).
         snapshot_every: applied entries between snapshots; 0 never snapshots.
+        machine: makes the state machine (default: `KvMachine`).
     """
 
     def __init__(self, node_id: str, durable: tuple[Any, ...], rng: random.Random, *, create: EngineFactory,
-                 settings: EngineSettings, snapshot_every: int = 0) -> None:
+                 settings: EngineSettings, snapshot_every: int = 0,
+                 machine: Callable[[], Machine] = KvMachine) -> None:
         if settings.node_id != node_id:
             raise ValueError(f"sim node {node_id!r}: settings are for {settings.node_id!r}")
         self.node_id = node_id
@@ -158,7 +188,7 @@ class EngineNode:
                 stored[record.meta.index] = record
             else:
                 self.written.apply(record)
-        self.machine = KvMachine()
+        self.machine = machine()
         self.engine: Engine = create(settings, self.written.recovered(), rng)
         snapshot = self.written.snapshot
         if snapshot is not None:
@@ -168,8 +198,8 @@ class EngineNode:
             self.engine.snapshot_taken(snapshot, stored[snapshot.index].data)
         self.snapshot_index = self.machine.index
         self.last_term = snapshot.term if snapshot is not None else 0
-        self._asked: list[tuple[int, bytes | None]] = []  # read barriers the engine has not answered: (request, key)
-        self._ready: list[tuple[int, int, bytes | None]] = []  # answered, waiting for the machine: (request, index, key)
+        self._asked: list[tuple[int, Any]] = []  # read barriers the engine has not answered: (request, key)
+        self._ready: list[tuple[int, int, Any]] = []  # answered, waiting for the machine: (request, index, key)
 
     # --- the sim Node protocol -------------------------------------------------
 
@@ -199,7 +229,7 @@ class EngineNode:
         """Propose through the engine; raises whatever it raises (NotLeader…)."""
         return self.engine.propose(command)
 
-    def read(self, request: int, key: bytes | None = None) -> None:
+    def read(self, request: int, key: Any = None) -> None:
         """Ask for a linearizable read of `key` (or just a barrier); raises what the engine raises."""
         self.engine.read_barrier(request)
         self._asked.append((request, key))
@@ -222,10 +252,10 @@ class EngineNode:
         for entry in ready.committed:
             if entry.index != self.machine.index + 1:
                 raise AssertionError(f"{self.node_id}: engine committed index {entry.index} after {self.machine.index}")
-            self.machine.apply(entry)
+            result = self.machine.apply(entry)
             self.last_term = entry.term
             if entry.kind is EntryKind.COMMAND:
-                events.append(Applied(entry.index, entry.term, entry.data, self.machine.digest))
+                events.append(Applied(entry.index, entry.term, entry.data, self.machine.digest, result))
         keys = dict(self._asked)
         self._ready.extend((read.request, read.index, keys.get(read.request)) for read in ready.reads)
         answered = {read.request for read in ready.reads}
@@ -233,7 +263,7 @@ class EngineNode:
         still = []
         for request, index, key in self._ready:
             if index <= self.machine.index:
-                value = self.machine.data.get(key) if key is not None else None
+                value = self.machine.read(key) if key is not None else None
                 events.append(ReadServed(request, index, self.machine.index, value))
             else:
                 still.append((request, index, key))

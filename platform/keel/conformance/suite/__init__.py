@@ -1,0 +1,1 @@
+"""The conformance suite as pytest tests, for `pytest --pyargs keel.conformance.suite [--consensus NAME]`."""
