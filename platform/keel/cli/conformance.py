@@ -100,12 +100,14 @@ def _print(summaries: list[Summary], *, as_json: bool) -> None:
         return
     rows = [
         [dict(s.combination)["consensus"], s.seeds, f"{s.operations:,}", len(s.violations), s.snapshots_installed,
-         s.membership_changes, f"{s.slowest_seed} ({s.slowest_s:.2f} s)"]
+         s.membership_changes, f"{s.slowest_seed} ({s.slowest_s:.1f} s)"]
         for s in summaries
     ]
-    print_table(["consensus", "seeds", "operations checked", "violations", "snapshots installed",
-                 "membership changes", "slowest seed"], rows, title="keel conformance")
+    print_table(["consensus", "seeds", "ops checked", "violations", "snapshots", "changes", "slowest"], rows,
+                title="keel conformance")
     for summary in summaries:
         for result in summary.violations:
+            # The first line names the rule broken; replaying one seed shows the rest (the trace's tail).
+            shown = result.violation if summary.seeds == 1 else (result.violation or "").splitlines()[0]
             sys.stdout.write(f"violation: {dict(summary.combination)['consensus']} seed {result.seed}: "
-                             f"{result.violation}\n  replay: {summary.replay.format(seed=result.seed)}\n")
+                             f"{shown}\n  replay: {summary.replay.format(seed=result.seed)}\n")

@@ -5,6 +5,8 @@ A scenario runs a small replicated key-value service (`kv_server`) on 3 or
 doing reads, writes, cas and deletes on 3 keys, in the simulator, under a
 seeded fault schedule that always holds crashes and restarts, a partition
 and message loss, besides one-way cuts, duplication, delay and clock skew.
+Engines batch
+and pipeline with settings drawn per seed, down to one entry per message.
 On top of it, the current leader is crashed twice (random crashes seldom
 hit it), every few seeds every server crashes at once, and on odd seeds an
 operator (`kv_admin`) changes the membership while all this goes on: a
@@ -69,6 +71,11 @@ class Scenario:
     leader_crashes: int = 2  # times the current leader is crashed on purpose
     leader_down: tuple[float, float] = (0.05, 0.6)  # how long a crashed leader stays down
     change_step: float = 0.3  # seconds between the operator's requests
+    # Engine batching drawn per seed: one entry per message makes followers
+    # acknowledge a new leader's log piece by piece, where commit rules bite;
+    # the default batches as a loaded node would.
+    batch_entries: tuple[int, ...] = (1, 3, 512)
+    inflight: tuple[int, ...] = (1, 2, 8)
 
 
 SCENARIO = Scenario()
@@ -84,9 +91,10 @@ def run_seed(plugin: ConsensusPlugin, seed: int, scenario: Scenario = SCENARIO) 
     servers = voters + ((spare,) if spare else ())
     schedule = _schedule(rng, servers, scenario)
     end = scenario.faults_for + scenario.heal_for
+    batching = {"max_batch_entries": rng.choice(scenario.batch_entries), "max_inflight": rng.choice(scenario.inflight)}
     nodes: dict[str, Any] = {
         server: functools.partial(KvServer, create=plugin.create, snapshot_every=scenario.snapshot_every,
-                                  settings=EngineSettings(node_id=server, voters=voters))
+                                  settings=EngineSettings(node_id=server, voters=voters, **batching))
         for server in servers
     }
     for number in range(1, scenario.clients + 1):
