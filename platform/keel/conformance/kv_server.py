@@ -39,8 +39,8 @@ class KvServer:
 
     def __init__(self, node_id: str, durable: tuple[Any, ...], rng: random.Random, *, create: EngineFactory,
                  settings: EngineSettings, snapshot_every: int) -> None:
-        self.node = EngineNode(node_id, durable, rng, create=create, settings=settings,
-                               snapshot_every=snapshot_every, machine=KvMachine)
+        self.node = EngineNode.from_durable(node_id, durable, rng, create=create, settings=settings,
+                                            snapshot_every=snapshot_every, machine=KvMachine)
         self._proposed: dict[int, tuple[str, int, bytes]] = {}  # index -> (client, seq, command bytes)
         self._reads: dict[int, tuple[str, int]] = {}  # read request id -> (client, seq)
         self._next_read = 0

@@ -1,6 +1,7 @@
 """The consensus engine contract: what engines take, what they return, what they persist.
 
-`sim_node` runs any engine in `keel.sim` with a key-value state machine, for engine tests and conformance.
+`EngineNode` (`driver`) is the sans-I/O driver around any engine and its state machine, shared by the
+node runtime and the simulator; `engine_cluster` (`sim_node`) runs any engine in `keel.sim` for engine tests.
 """
 
 from keel.consensus.engine import (
@@ -28,17 +29,8 @@ from keel.consensus.log_ops import (
     SnapshotMeta,
     TruncateFrom,
 )
-from keel.consensus.sim_node import (
-    Applied,
-    EngineNode,
-    Installed,
-    KvMachine,
-    Machine,
-    ReadAbandoned,
-    ReadServed,
-    StoredSnapshot,
-    engine_cluster,
-)
+from keel.consensus.driver import Applied, EngineNode, Installed, Machine, ReadAbandoned, ReadServed, StoredSnapshot
+from keel.consensus.sim_node import KvMachine, engine_cluster
 
 __all__ = [
     "Append",

@@ -1,0 +1,244 @@
+"""EngineNode: the sans-I/O driver around any engine, its state machine and its snapshots.
+
+An engine returns `Ready`s; something must carry each out in the
+contract's order. `EngineNode` does all of it that needs no I/O, so that
+the Trio runtime (`keel.node`) and the simulator (`keel.sim`) share one
+driver and differ only in where records go:
+
+- `persist` is handed on as is (the log operations are wire records). When
+  a `Ready` installs a snapshot, its data is handed on first as a
+  `StoredSnapshot`, so it is durable no later than the `CompactTo` that
+  relies on it; so is a snapshot this node takes itself. The Trio runtime
+  writes snapshots to `keel.core.log.SnapshotStore` and the rest to the
+  durable log; the simulator to its disk.
+- `send` becomes `(dst, message)` pairs, which the caller releases only
+  once everything persisted so far is durable. A message addressed to this
+  node itself must come back through `receive` once durable (engines use it
+  to count their own log as replicated); engines must not rely on it
+  arriving.
+- `install` replaces the state machine; `committed` is applied in order,
+  and the node fails (AssertionError) if an engine hands out an index
+  twice, skips one, or installs a snapshot at or below what it applied.
+- `reads` are answered once the state machine reached their index; reads
+  still unanswered when the node stops leading are reported abandoned.
+- Every `snapshot_every` applied entries the node snapshots its state
+  machine and tells the engine (`snapshot_taken`), so engines compact their
+  logs and ship snapshots.
+
+A node starts from what survived: the log operations folded into a
+`Recovered` and the snapshot the log was compacted to (`from_durable` folds
+a simulated disk's records). The state machine is restored from the
+snapshot, and the engine gets the snapshot's data back through
+`snapshot_taken`; its committed entries then continue after the snapshot's
+index, so the machine re-applies the log's suffix and nothing twice.
+
+The events the node reports (`Applied`, `Installed`, `ReadServed`,
+`ReadAbandoned`, and the engine's own `RoleChanged`/`LeaderChanged`) are
+what servers answer clients from, and what checkers read.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import attrs
+
+from keel import wire
+from keel.consensus.engine import Engine, EngineFactory, EngineSettings, Ready, RoleChanged
+from keel.consensus.log_ops import Entry, EntryKind, LogState, Recovered, SnapshotMeta
+from keel.sim import Output
+
+__all__ = ["Applied", "EngineNode", "Installed", "Machine", "ReadAbandoned", "ReadServed", "StoredSnapshot"]
+
+
+@wire.message("keel.consensus.snapshot")
+@attrs.frozen
+class StoredSnapshot:
+    """Durable record: the state machine's snapshot at `meta.index`."""
+
+    meta: SnapshotMeta
+    data: bytes
+
+
+@attrs.frozen
+class Applied:
+    """Event: the state machine applied the command at `index`; `digest` is its state after."""
+
+    index: int
+    term: int
+    command: bytes
+    digest: bytes
+    result: Any = None  # what the machine's `apply` returned
+
+
+@attrs.frozen
+class Installed:
+    """Event: the state machine was replaced by a snapshot at `index`."""
+
+    index: int
+    digest: bytes
+
+
+@attrs.frozen
+class ReadServed:
+    """Event: read barrier `request` was answered with the state machine at `applied` (>= `index`)."""
+
+    request: int
+    index: int
+    applied: int
+    value: Any  # the machine's answer for the key, for reads that named one
+
+
+@attrs.frozen
+class ReadAbandoned:
+    """Event: read barrier `request` will never be answered (the node stopped leading)."""
+
+    request: int
+
+
+class Machine(Protocol):
+    """The state machine an `EngineNode` applies committed entries to.
+
+    `digest` must chain every applied index and command, so two machines
+    with equal digests at one index applied the same history up to it.
+    """
+
+    index: int  # the last index applied (or restored from a snapshot)
+    digest: bytes
+
+    def apply(self, entry: Entry) -> Any:
+        """Apply one committed entry (of any kind); return the command's result."""
+
+    def read(self, key: Any) -> Any:
+        """The value a read of `key` returns now."""
+
+    def snapshot(self) -> bytes:
+        """The whole state, for `restore`."""
+
+    def restore(self, blob: bytes) -> None:
+        """Replace the whole state with a `snapshot`."""
+
+
+class EngineNode:
+    """Drives one engine like a node's driver would; also a `keel.sim.Node`.
+
+    Args:
+        node_id: this node's id (the engine's settings must carry it).
+        create: the engine factory.
+        settings: the engine's settings.
+        rng: the engine's only randomness.
+        recovered: the log as it survived (default: a first boot).
+        snapshot: the snapshot the log was compacted to, if it was.
+        snapshot_every: applied entries between snapshots; 0 never snapshots.
+        machine: makes the state machine.
+
+    Raises:
+        AssertionError: the log was compacted to a snapshot that is not the one given.
+    """
+
+    def __init__(self, node_id: str, *, create: EngineFactory, settings: EngineSettings, rng: random.Random,
+                 recovered: Recovered | None = None, snapshot: StoredSnapshot | None = None,
+                 snapshot_every: int = 0, machine: Callable[[], Machine]) -> None:
+        if settings.node_id != node_id:
+            raise ValueError(f"engine node {node_id!r}: settings are for {settings.node_id!r}")
+        recovered = recovered if recovered is not None else Recovered()
+        self.node_id = node_id
+        self.snapshot_every = snapshot_every
+        self.machine = machine()
+        self.engine: Engine = create(settings, recovered, rng)
+        compacted = recovered.snapshot
+        if compacted is not None:
+            if snapshot is None or snapshot.meta.index != compacted.index:
+                raise AssertionError(f"{node_id}: the log was compacted to {compacted.index} but that snapshot "
+                                     f"was never stored")
+            self.machine.restore(snapshot.data)
+            self.engine.snapshot_taken(compacted, snapshot.data)
+        self.snapshot_index = self.machine.index
+        self.last_term = compacted.term if compacted is not None else 0
+        self._asked: list[tuple[int, Any]] = []  # read barriers the engine has not answered: (request, key)
+        self._ready: list[tuple[int, int, Any]] = []  # answered, waiting for the machine: (request, index, key)
+
+    @classmethod
+    def from_durable(cls, node_id: str, durable: tuple[Any, ...], rng: random.Random, **kwargs: Any) -> EngineNode:
+        """A node rebuilt from a simulated disk's records: what `keel.sim` hands a node factory."""
+        written = LogState()
+        stored: dict[int, StoredSnapshot] = {}
+        for record in durable:
+            if isinstance(record, StoredSnapshot):
+                stored[record.meta.index] = record
+            else:
+                written.apply(record)
+        kept = stored.get(written.snapshot.index) if written.snapshot is not None else None
+        return cls(node_id, rng=rng, recovered=written.recovered(), snapshot=kept, **kwargs)
+
+    # --- the sim Node protocol -------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        self.engine.tick(now)
+
+    def receive(self, src: str, message: Any) -> None:
+        self.engine.receive(src, message)
+
+    def poll(self) -> Output:
+        persist: list[Any] = []
+        send: list[tuple[str, Any]] = []
+        events: list[Any] = []
+        self._carry_out(self.engine.poll(), persist, send, events)
+        if self.snapshot_every and self.machine.index - self.snapshot_index >= self.snapshot_every:
+            meta = SnapshotMeta(index=self.machine.index, term=self.last_term)
+            blob = self.machine.snapshot()
+            persist.append(StoredSnapshot(meta, blob))
+            self.snapshot_index = self.machine.index
+            self.engine.snapshot_taken(meta, blob)
+            self._carry_out(self.engine.poll(), persist, send, events)
+        return Output(persist=persist, send=send, events=events)
+
+    # --- what a test's client does -----------------------------------------------
+
+    def propose(self, command: bytes) -> int:
+        """Propose through the engine; raises whatever it raises (NotLeader…)."""
+        return self.engine.propose(command)
+
+    def read(self, request: int, key: Any = None) -> None:
+        """Ask for a linearizable read of `key` (or just a barrier); raises what the engine raises."""
+        self.engine.read_barrier(request)
+        self._asked.append((request, key))
+
+    # --- carrying out a Ready ------------------------------------------------------
+
+    def _carry_out(self, ready: Ready, persist: list[Any], send: list[tuple[str, Any]], events: list[Any]) -> None:
+        if ready.install is not None:
+            meta, blob = ready.install.meta, ready.install.data
+            if meta.index <= self.machine.index:
+                raise AssertionError(f"{self.node_id}: snapshot at {meta.index} would undo applied entries up to {self.machine.index}")
+            persist.append(StoredSnapshot(meta, blob))
+            self.machine.restore(blob)
+            self.snapshot_index, self.last_term = meta.index, meta.term
+            events.append(Installed(meta.index, self.machine.digest))
+        persist.extend(ready.persist)
+        send.extend((out.dst, out.message) for out in ready.send)
+        for entry in ready.committed:
+            if entry.index != self.machine.index + 1:
+                raise AssertionError(f"{self.node_id}: engine committed index {entry.index} after {self.machine.index}")
+            result = self.machine.apply(entry)
+            self.last_term = entry.term
+            if entry.kind is EntryKind.COMMAND:
+                events.append(Applied(entry.index, entry.term, entry.data, self.machine.digest, result))
+        keys = dict(self._asked)
+        self._ready.extend((read.request, read.index, keys.get(read.request)) for read in ready.reads)
+        answered = {read.request for read in ready.reads}
+        self._asked = [(request, key) for request, key in self._asked if request not in answered]
+        still = []
+        for request, index, key in self._ready:
+            if index <= self.machine.index:
+                value = self.machine.read(key) if key is not None else None
+                events.append(ReadServed(request, index, self.machine.index, value))
+            else:
+                still.append((request, index, key))
+        self._ready = still
+        events.extend(ready.events)
+        if any(isinstance(e, RoleChanged) and e.role != "leader" for e in ready.events):
+            events.extend(ReadAbandoned(request) for request, _ in self._asked)
+            self._asked = []
