@@ -9,8 +9,10 @@ Every message is one line: *where: what was given: the rule*.
 from __future__ import annotations
 
 __all__ = [
+    "Compacted",
     "ConfigError",
     "KeelError",
+    "LeaseExpired",
     "NotLeader",
     "PluginError",
     "StorageError",
@@ -59,3 +61,11 @@ class Unavailable(KeelError):
 
 class StorageError(KeelError):
     """Durable state is unreadable or corrupt; the node refuses to serve it."""
+
+
+class Compacted(KeelError):
+    """The revision asked for was compacted away; a watcher must read the current state and go on from there."""
+
+
+class LeaseExpired(KeelError):
+    """The lease expired or was revoked; whatever it protected is gone."""

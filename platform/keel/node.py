@@ -1,11 +1,10 @@
-"""The node runtime: Trio drives the transport, heartbeats and requests.
+"""The node runtime: Trio drives the transport, heartbeats, the core and requests.
 
 `Node.run` owns every task of the node in one nursery: the transport's
-`serve`, the heartbeat sender and the receive loop. A request from a client
-is answered by `handle_request`; a peer message by `_deliver`. The consensus
-engine, the durable log and the core state machine are driven from here too
-once they exist; this runtime already keeps to their rules (one nursery, every
-wait bounded, hooks called in the order things happen).
+`serve`, the heartbeat sender, the receive loop and, on a core node, the
+`CoreRuntime` (consensus engine, durable log, state machine). A request
+from a client is answered by `handle_request`; a peer message by
+`_deliver`, which hands everything but heartbeats to the core.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -20,16 +20,21 @@ import trio
 
 from keel import __version__
 from keel.config import Config, build
+from keel.consensus import EngineSettings
 from keel.contract import Kind, NodeInfo, TransportPlugin
+from keel.core.api import Call, CoreStatus
+from keel.core.runtime import CoreRuntime
 from keel.errors import ConfigError, KeelError
 from keel.heartbeat import Heartbeat, PeerLiveness
 from keel.plugins import PluginSet
 from keel.status import PeerView, StatusReply, StatusRequest
 from keel.transport import BoundAddresses, ClientSettings, TlsSettings, Transport, TransportSettings
 
-__all__ = ["Node", "Resolved", "resolve"]
+__all__ = ["DEFAULT_CONSENSUS", "Node", "Resolved", "resolve"]
 
 log = logging.getLogger("keel.node")
+
+DEFAULT_CONSENSUS = "raft"  # what a core node runs when its config names no consensus plugin
 
 
 @attrs.frozen
@@ -62,9 +67,12 @@ def resolve(config: Config, plugins: PluginSet) -> Resolved:
     found: dict[str, Any] = {}
     for section, kind in (("transport", Kind.TRANSPORT), ("consensus", Kind.CONSENSUS), ("store", Kind.STORE)):
         choice = getattr(config, section)
-        if choice.plugin is None:
+        name = choice.plugin
+        if name is None and section == "consensus" and "core" in config.node.roles:
+            name = DEFAULT_CONSENSUS
+        if name is None:
             continue
-        plugin = plugins.get(kind, choice.plugin, field=f"{section}.plugin")
+        plugin = plugins.get(kind, name, field=f"{section}.plugin")
         found[section] = plugin
         found[f"{section}_options"] = _options(plugin, choice.options_table(), section)
     if "transport" not in found:
@@ -109,6 +117,19 @@ class Node:
         # within one clock tick must still differ.
         self.incarnation = random.SystemRandom().getrandbits(63)
         self.liveness = PeerLiveness(interval=config.timeouts.heartbeat)
+        self.core: CoreRuntime | None = None
+        if "core" in config.node.roles:
+            t = config.timeouts
+            self.core = CoreRuntime(
+                node_id=config.node.id,
+                plugin=self.resolved.consensus,
+                settings=EngineSettings(node_id=config.node.id, voters=tuple(p.id for p in config.core.peers),
+                                        heartbeat=t.heartbeat, election_min=t.election_min,
+                                        election_max=t.election_max, options=self.resolved.consensus_options),
+                data_dir=Path(config.node.data_dir),
+                transport=self.transport,
+                request_timeout=t.request,
+            )
         self.info: NodeInfo | None = None
         self._started_at = 0.0
         # Made here, entered in run: a stop() that comes before run() still counts.
@@ -117,7 +138,11 @@ class Node:
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled or `stop` is called; `started(BoundAddresses)` once listening."""
         with self._cancel:
+            if self.core is not None:
+                await self.core.open()  # a damaged log stops the node here, naming file and offset
             async with trio.open_nursery() as nursery:
+                if self.core is not None:
+                    await nursery.start(self.core.run)
                 bound: BoundAddresses = await nursery.start(self.transport.serve, self.handle_request)
                 self._started_at = trio.current_time()
                 self.info = NodeInfo(
@@ -140,6 +165,13 @@ class Node:
             self._call_hook("keel_node_stopping", node=self.info)
         self._cancel.cancel()
 
+    async def graceful_stop(self, grace: float) -> None:
+        """Stop after a leader handed its leadership over (for at most `grace` seconds)."""
+        if self.core is not None:
+            with trio.move_on_after(grace):
+                await self.core.stop()
+        self.stop()
+
     async def handle_request(self, request: Any) -> Any:
         """Answer one client request.
 
@@ -148,6 +180,11 @@ class Node:
         """
         if isinstance(request, StatusRequest):
             return self.status()
+        if isinstance(request, (Call, CoreStatus)):
+            if self.core is None:
+                raise KeelError(f"node {self.config.node.id} is not a core node (roles: "
+                                f"{', '.join(sorted(self.config.node.roles))})")
+            return await self.core.handle(request)
         raise KeelError(f"request {type(request).__name__}: not served by this node (keel {__version__})")
 
     def status(self) -> StatusReply:
@@ -178,6 +215,7 @@ class Node:
             client_address=str(self.info.client_address),
             transport=self.resolved.transport.name,
             peers=tuple(peers),
+            core=self.core.status() if self.core is not None and self.core.server is not None else None,
         )
 
     async def _send_heartbeats(self) -> None:
@@ -202,6 +240,9 @@ class Node:
                 return
             if self.liveness.heard(message, trio.current_time()):
                 log.info("peer %s restarted", src)
+            return
+        if self.core is not None:
+            self.core.deliver(src, message)
             return
         log.warning("peer %s sent %s, which this node does not handle; ignored", src, type(message).__name__)
 

@@ -8,6 +8,7 @@ import attrs
 import trio
 
 from keel.address import Address
+from keel.core.api import CoreStatusReply
 from keel.errors import Unavailable
 from keel.transport import ClientSettings
 from keel.wire import message
@@ -50,6 +51,7 @@ class StatusReply:
     client_address: str
     transport: str
     peers: tuple[PeerView, ...] = ()
+    core: CoreStatusReply | None = None  # a core node's engine and state machine
 
 
 async def fetch_status(connect: Any, address: Address, settings: ClientSettings, *, timeout: float) -> StatusReply:

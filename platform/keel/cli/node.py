@@ -61,7 +61,7 @@ async def _serve(node: Node, parent: int | None) -> None:
 async def _stop_on_signal(node: Node, signals: AsyncIterator[int]) -> None:
     async for signum in signals:
         log.info("received %s", signal.Signals(signum).name)
-        node.stop()
+        await node.graceful_stop(node.config.timeouts.shutdown)
         return
 
 

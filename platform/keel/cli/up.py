@@ -52,6 +52,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--core", type=int, default=3, metavar="N", help="core nodes (default: 3)")
     parser.add_argument("--data", type=int, default=3, metavar="N", help="data nodes (default: 3)")
     parser.add_argument("--transport", default="tcp", metavar="NAME", help="transport plugin (default: tcp)")
+    parser.add_argument("--consensus", default="raft", metavar="NAME",
+                        help="consensus plugin of the core nodes, for new configs (default: raft)")
     parser.add_argument("--base-port", type=int, metavar="PORT",
                         help="use PORT, PORT+1, … instead of free ports the OS picks")
     parser.add_argument("--fresh", action="store_true", help="delete DIR's node configs and data first")
@@ -183,9 +185,11 @@ async def _up(args: argparse.Namespace) -> int:
     if args.fresh:
         shutil.rmtree(root / "nodes", ignore_errors=True)
     nodes = plan(root, core=args.core, data=args.data, base_port=args.base_port)
-    transport = plugins.load().get(Kind.TRANSPORT, args.transport, field="--transport")
+    loaded = plugins.load()
+    transport = loaded.get(Kind.TRANSPORT, args.transport, field="--transport")
+    loaded.get(Kind.CONSENSUS, args.consensus, field="--consensus")
     for node in nodes:
-        write_config(node, nodes, transport=args.transport)
+        write_config(node, nodes, transport=args.transport, consensus=args.consensus)
         keel_config.load(node.config_path)  # a broken kept config fails here, naming its field
     cluster = _Cluster(path=cluster_path, transport=args.transport, nodes=nodes)
     cluster.supervisor = Supervisor(nodes, on_exit=cluster.on_exit)

@@ -48,9 +48,10 @@ import attrs
 from keel import wire
 from keel.consensus.engine import Engine, EngineFactory, EngineSettings, Ready, RoleChanged
 from keel.consensus.log_ops import Entry, EntryKind, LogState, Recovered, SnapshotMeta
+from keel.errors import StorageError
 from keel.sim import Output
 
-__all__ = ["Applied", "EngineNode", "Installed", "Machine", "ReadAbandoned", "ReadServed", "StoredSnapshot"]
+__all__ = ["Applied", "EngineNode", "Installed", "Machine", "ReadAbandoned", "ReadServed", "StoredSnapshot", "fold_durable"]
 
 
 @wire.message("keel.consensus.snapshot")
@@ -121,6 +122,19 @@ class Machine(Protocol):
         """Replace the whole state with a `snapshot`."""
 
 
+def fold_durable(durable: tuple[Any, ...]) -> tuple[Recovered, StoredSnapshot | None]:
+    """The log and the snapshot it was compacted to, from a simulated disk's records in write order."""
+    written = LogState()
+    stored: dict[int, StoredSnapshot] = {}
+    for record in durable:
+        if isinstance(record, StoredSnapshot):
+            stored[record.meta.index] = record
+        else:
+            written.apply(record)
+    kept = stored.get(written.snapshot.index) if written.snapshot is not None else None
+    return written.recovered(), kept
+
+
 class EngineNode:
     """Drives one engine like a node's driver would; also a `keel.sim.Node`.
 
@@ -135,7 +149,7 @@ class EngineNode:
         machine: makes the state machine.
 
     Raises:
-        AssertionError: the log was compacted to a snapshot that is not the one given.
+        StorageError: the log was compacted to a snapshot older than the one given, or none was given.
     """
 
     def __init__(self, node_id: str, *, create: EngineFactory, settings: EngineSettings, rng: random.Random,
@@ -149,29 +163,31 @@ class EngineNode:
         self.machine = machine()
         self.engine: Engine = create(settings, recovered, rng)
         compacted = recovered.snapshot
-        if compacted is not None:
-            if snapshot is None or snapshot.meta.index != compacted.index:
-                raise AssertionError(f"{node_id}: the log was compacted to {compacted.index} but that snapshot "
-                                     f"was never stored")
+        floor = compacted.index if compacted is not None else 0
+        if snapshot is not None and snapshot.meta.index < floor or snapshot is None and compacted is not None:
+            raise StorageError(f"{node_id}: the log was compacted to {floor} but that snapshot was never stored "
+                                 f"(the newest stored is {snapshot.meta.index if snapshot else None})")
+        # A snapshot ahead of the log's compaction: saved, then the node stopped
+        # before the log was compacted to it. The machine starts from it, the
+        # entries it covers are skipped as the engine commits them again, and
+        # the engine hears of it once it has committed that far.
+        self._offer: StoredSnapshot | None = None
+        if snapshot is not None:
             self.machine.restore(snapshot.data)
-            self.engine.snapshot_taken(compacted, snapshot.data)
+            if compacted is not None and snapshot.meta.index == floor:
+                self.engine.snapshot_taken(compacted, snapshot.data)
+            else:
+                self._offer = snapshot
         self.snapshot_index = self.machine.index
-        self.last_term = compacted.term if compacted is not None else 0
+        self.last_term = snapshot.meta.term if snapshot is not None else 0
         self._asked: list[tuple[int, Any]] = []  # read barriers the engine has not answered: (request, key)
         self._ready: list[tuple[int, int, Any]] = []  # answered, waiting for the machine: (request, index, key)
 
     @classmethod
     def from_durable(cls, node_id: str, durable: tuple[Any, ...], rng: random.Random, **kwargs: Any) -> EngineNode:
         """A node rebuilt from a simulated disk's records: what `keel.sim` hands a node factory."""
-        written = LogState()
-        stored: dict[int, StoredSnapshot] = {}
-        for record in durable:
-            if isinstance(record, StoredSnapshot):
-                stored[record.meta.index] = record
-            else:
-                written.apply(record)
-        kept = stored.get(written.snapshot.index) if written.snapshot is not None else None
-        return cls(node_id, rng=rng, recovered=written.recovered(), snapshot=kept, **kwargs)
+        recovered, snapshot = fold_durable(durable)
+        return cls(node_id, rng=rng, recovered=recovered, snapshot=snapshot, **kwargs)
 
     # --- the sim Node protocol -------------------------------------------------
 
@@ -220,6 +236,11 @@ class EngineNode:
         persist.extend(ready.persist)
         send.extend((out.dst, out.message) for out in ready.send)
         for entry in ready.committed:
+            if self._offer is not None:
+                if entry.index <= self._offer.meta.index:
+                    continue  # the restored snapshot covers it
+                self.engine.snapshot_taken(self._offer.meta, self._offer.data)
+                self._offer = None
             if entry.index != self.machine.index + 1:
                 raise AssertionError(f"{self.node_id}: engine committed index {entry.index} after {self.machine.index}")
             result = self.machine.apply(entry)

@@ -106,7 +106,7 @@ def _toml(value: object) -> str:
     return json.dumps(value)
 
 
-def write_config(node: NodePlan, cluster: list[NodePlan], *, transport: str) -> Path:
+def write_config(node: NodePlan, cluster: list[NodePlan], *, transport: str, consensus: str = "raft") -> Path:
     """Write `node`'s config file (unless it exists) and return its path."""
     path = node.config_path
     if path.exists():
@@ -130,6 +130,7 @@ def write_config(node: NodePlan, cluster: list[NodePlan], *, transport: str) -> 
         "[transport]",
         f"plugin = {_toml(transport)}",
         "",
+        *(["[consensus]", f"plugin = {_toml(consensus)}", ""] if "core" in node.roles else []),
     ])
     path.write_text(text, encoding="utf-8")
     return path

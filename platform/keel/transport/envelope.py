@@ -41,6 +41,8 @@ _KINDS: dict[str, type[errors.KeelError]] = {
     "not_leader": errors.NotLeader,
     "unavailable": errors.Unavailable,
     "storage": errors.StorageError,
+    "compacted": errors.Compacted,
+    "lease_expired": errors.LeaseExpired,
     "error": errors.KeelError,
 }
 

@@ -1,0 +1,244 @@
+"""The core's state machine: the keyspace, leases and sessions, changed only by committed commands.
+
+Theory of operation. Each COMMAND entry of the log holds one encoded
+`Command`: a client's mutating request (`keel.core.api.MUTATIONS`) with its
+session stamp, or an internal one (`LeaseExpire`, proposed by the leader).
+`apply` decodes it, asks the session table whether this (client, seq) was
+answered before (then returns that answer, changing nothing), runs it, and
+remembers the answer. An answer is a reply message, or an `ErrorReply` for
+a request that broke a rule: errors are answers too, the same on every
+node, so a retried bad request gets the same error.
+
+Everything here is deterministic: the only time is the leader's clock
+stamped on each command (`Command.at`), which the session table uses to
+expire idle sessions; lease deadlines live outside, in the leader's
+`LeaseClock`. `digest` chains every applied index and command, so two
+machines with equal digests at one index applied the same history.
+
+Locks and elections are keys: a lock's waiters are the keys
+`keel/lock/<name>/<lease>`, held by the one with the lowest create
+revision, whose create revision is the fencing token; an election's
+candidates are `keel/election/<name>/<lease>`, led the same way. The keys
+carry their lease, so a holder that stops keeping its lease alive loses
+the lock when the lease expires.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import attrs
+
+from keel import wire
+from keel.consensus import Entry, EntryKind
+from keel.core.api import (
+    Call, Campaign, CampaignReply, Compact, CompactReply, Delete, DeleteReply, KeyValue, Leader, LeaderReply,
+    LeaseGrant, LeaseGrantReply, LeaseRevoke, LeaseRevokeReply, Lock, LockReply, Put, PutReply, Range, RangeReply,
+    ReleaseReply, Resign, Txn, TxnReply, Unlock,
+)
+from keel.core.leases import LeaseTable
+from keel.core.sessions import SessionTable
+from keel.core.snapshot import decode_snapshot, encode_snapshot
+from keel.core.store import KeyStore, Writes
+from keel.core.txn import check_ops, holds
+from keel.errors import KeelError, LeaseExpired, WireError
+from keel.transport.envelope import ErrorReply, error_reply
+from keel.wire import AnyMessage, message
+
+__all__ = ["ELECTION_PREFIX", "LOCK_PREFIX", "Command", "CoreMachine", "LeaseExpire", "MAX_NAME"]
+
+LOCK_PREFIX = b"keel/lock/"
+ELECTION_PREFIX = b"keel/election/"
+MAX_NAME = 256  # bytes in a lock or election name
+
+
+@message("core.command")
+@attrs.frozen
+class Command:
+    """What a COMMAND entry holds."""
+
+    client: str  # "" for the leader's own commands
+    seq: int
+    acked: int
+    at: float  # the proposing leader's clock, seconds; log time for session expiry
+    op: AnyMessage
+
+    @classmethod
+    def of(cls, call: Call, at: float) -> Command:
+        return cls(call.client, call.seq, call.acked, at, call.op)
+
+
+@message("core.lease_expire")
+@attrs.frozen
+class LeaseExpire:
+    """The leader saw lease `id` run out: delete it and its keys."""
+
+    id: int
+
+
+class CoreMachine:
+    """Keyspace, leases and sessions; a `keel.consensus.Machine`."""
+
+    def __init__(self) -> None:
+        self.index = 0
+        self.digest = b""
+        self.store = KeyStore()
+        self.leases = LeaseTable()
+        self.sessions = SessionTable()
+
+    # --- applying ----------------------------------------------------------------------
+
+    def apply(self, entry: Entry) -> Any:
+        """Apply one committed entry; the answer to its command (None for other kinds)."""
+        self.index = entry.index
+        if entry.kind is not EntryKind.COMMAND:
+            return None
+        self.digest = hashlib.sha256(self.digest + entry.index.to_bytes(8, "big") + entry.data).digest()
+        try:
+            command = wire.decode(entry.data)
+        except WireError as exc:  # written by a leader of another version, or a bug: every node answers alike
+            return ErrorReply("error", f"index {entry.index}: command does not decode: {exc}")
+        if not isinstance(command, Command):
+            return ErrorReply("error", f"index {entry.index}: {type(command).__name__} is not a command")
+        if not command.client:
+            return self._run(command.op)
+        try:
+            seen, answer = self.sessions.lookup(command.client, command.seq, command.acked, command.at)
+        except ValueError as exc:
+            return ErrorReply("error", str(exc))
+        if seen:
+            return answer
+        answer = self._run(command.op)
+        self.sessions.record(command.client, command.seq, answer)
+        return answer
+
+    def _run(self, op: Any) -> Any:
+        try:
+            return self._execute(op)
+        except KeelError as exc:
+            return error_reply(exc)
+
+    def _execute(self, op: Any) -> Any:
+        if isinstance(op, (Put, Delete)):
+            writes = self.store.writes()
+            reply = self._write(writes, op)
+            return attrs.evolve(reply, revision=writes.close())
+        if isinstance(op, Txn):
+            return self._txn(op)
+        if isinstance(op, Compact):
+            self.store.compact(op.revision)
+            return CompactReply(self.store.revision)
+        if isinstance(op, LeaseGrant):
+            try:
+                lease = self.leases.grant(op.ttl, op.id)
+            except ValueError as exc:
+                raise KeelError(f"lease grant: {exc}") from None
+            return LeaseGrantReply(lease.id, lease.ttl, self.store.revision)
+        if isinstance(op, (LeaseRevoke, LeaseExpire)):
+            return LeaseRevokeReply(self._end_lease(op.id))
+        if isinstance(op, (Lock, Campaign)):
+            return self._queue(op)
+        if isinstance(op, (Unlock, Resign)):
+            writes = self.store.writes()
+            for kv in writes.delete(op.key):
+                self.leases.attach(kv.key, kv.lease, 0)
+            return ReleaseReply(writes.close())
+        raise KeelError(f"{type(op).__name__} is not a request the core applies")
+
+    def _write(self, writes: Writes, op: Put | Delete) -> PutReply | DeleteReply:
+        if isinstance(op, Put):
+            if op.lease and op.lease not in self.leases:
+                raise LeaseExpired(f"put {op.key!r}: lease {op.lease} does not exist (expired or revoked)")
+            before = writes.put(op.key, op.value, op.lease)
+            self.leases.attach(op.key, before.lease if before else 0, op.lease)
+            return PutReply(writes.revision, before if op.prev_kv else None)
+        gone = writes.delete(op.key, prefix=op.prefix)
+        for kv in gone:
+            self.leases.attach(kv.key, kv.lease, 0)
+        return DeleteReply(writes.revision, len(gone), tuple(gone) if op.prev_kv else ())
+
+    def _txn(self, op: Txn) -> TxnReply:
+        succeeded = all(holds(c, self.store.get(c.key)) for c in op.compare)
+        ops = op.success if succeeded else op.failure
+        check_ops(ops, lambda lease: lease in self.leases)
+        writes = self.store.writes()
+        replies: list[Any] = []
+        for inner in ops:
+            replies.append(self.read(inner) if isinstance(inner, Range) else self._write(writes, inner))
+        revision = writes.close()
+        return TxnReply(revision, succeeded, tuple(
+            attrs.evolve(r, revision=revision) if isinstance(r, (PutReply, DeleteReply)) else r for r in replies))
+
+    def _end_lease(self, lease_id: int) -> int:
+        lease = self.leases.remove(lease_id)
+        if lease is None:
+            raise LeaseExpired(f"lease {lease_id} does not exist (expired or revoked)")
+        writes = self.store.writes()
+        for key in sorted(lease.keys):
+            writes.delete(key)
+        return writes.close()
+
+    def _queue(self, op: Lock | Campaign) -> LockReply | CampaignReply:
+        if not 0 < len(op.name) <= MAX_NAME or b"/" in op.name:
+            raise KeelError(f"name {op.name!r}: 1 to {MAX_NAME} bytes without '/'")
+        if op.lease not in self.leases:
+            raise LeaseExpired(f"{type(op).__name__.lower()} {op.name!r}: lease {op.lease} does not exist")
+        prefix = (LOCK_PREFIX if isinstance(op, Lock) else ELECTION_PREFIX) + op.name + b"/"
+        key = prefix + f"{op.lease:016x}".encode()
+        kv = self.store.get(key)
+        if kv is None:  # a retry keeps its place in the queue; a first request joins it
+            writes = self.store.writes()
+            writes.put(key, op.value if isinstance(op, Campaign) else b"", op.lease)
+            self.leases.attach(key, 0, op.lease)
+            writes.close()
+            kv = self.store.get(key)
+        assert kv is not None
+        first = self.first(prefix)
+        ahead = first is not None and first.key == key
+        if isinstance(op, Lock):
+            return LockReply(key, kv.create_revision, ahead)
+        return CampaignReply(key, kv.create_revision, ahead)
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def read(self, op: Any) -> Any:
+        """Answer a read (`Range`, `Leader`) from the state as it is now."""
+        if isinstance(op, Range):
+            kvs, count = self.store.range(op.key, prefix=op.prefix, limit=op.limit)
+            if op.keys_only:
+                kvs = [attrs.evolve(kv, value=b"") for kv in kvs]
+            return RangeReply(self.store.revision, tuple(kvs), count, len(kvs) < count)
+        if isinstance(op, Leader):
+            return LeaderReply(self.first(ELECTION_PREFIX + op.name + b"/"), self.store.revision)
+        raise KeelError(f"{type(op).__name__} is not a read")
+
+    def first(self, prefix: bytes) -> KeyValue | None:
+        """The key under `prefix` with the lowest create revision: a lock's holder, an election's leader."""
+        kvs, _ = self.store.range(prefix, prefix=True)
+        return min(kvs, key=lambda kv: kv.create_revision, default=None)
+
+    def holds_first(self, key: bytes) -> bool | None:
+        """Whether the lock or candidacy `key` is first in its queue; None if the key is gone."""
+        if self.store.get(key) is None:
+            return None
+        first = self.first(key.rsplit(b"/", 1)[0] + b"/")
+        return first is not None and first.key == key
+
+    def events(self, key: bytes, *, prefix: bool, start: int) -> list[Any]:
+        """Watch events from `start` (raises `Compacted`)."""
+        return list(self.store.events(key, prefix=prefix, start=start))
+
+    # --- snapshots -----------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        return encode_snapshot(self)
+
+    def restore(self, blob: bytes) -> None:
+        """Replace the whole state with a snapshot.
+
+        Raises:
+            WireError: the blob is not a snapshot this code can read.
+        """
+        decode_snapshot(self, blob)
+

@@ -1,0 +1,229 @@
+"""CoreRuntime: Trio drives a `CoreServer` with a real disk, a real clock and a transport.
+
+Theory of operation. All core logic is in the sans-I/O `CoreServer`; this
+runtime feeds it inputs (ticks, peer messages, client requests) and carries
+out each poll:
+
+- **persist**: log operations are appended to the `DurableLog`'s buffer (no
+  system call); snapshots join a queue for the snapshot store. A single
+  syncer task then makes everything written so far durable: it saves the
+  queued snapshots, then fsyncs the log once for every write made since the
+  last sync (group commit), in a worker thread, while the event loop goes on
+  taking requests and writing the next batch (pipelining).
+- **send**: a poll's messages wait until the sync covering that poll's
+  writes has returned; a poll that wrote nothing sends at once (after any
+  earlier poll's messages, so order per peer holds). A message to this node
+  itself goes back into the server once released: that is how an engine
+  learns its own log is durable.
+- **replies**: go to the waiting request handler at once (an answer comes
+  from applied state, already committed by a quorum).
+
+A request handler waits for its answer with a deadline: the config's
+request timeout, plus a watch's or lock's own wait. Every task lives in
+the runtime's nursery; stopping cancels it, and a leader first hands its
+leadership to a peer (`transfer_leadership`) so the cluster does not wait
+an election timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from keel.consensus import EngineSettings, StoredSnapshot
+from keel.contract import ConsensusPlugin
+from keel.core.api import Call, Campaign, CoreStatus, CoreStatusReply, Lock, Watch
+from keel.core.log import DurableLog, SnapshotStore
+from keel.core.server import CoreServer, ServerOutput
+from keel.errors import Unavailable
+from keel.transport import Transport
+
+__all__ = ["TICK_S", "CoreRuntime"]
+
+log = logging.getLogger("keel.core")
+
+TICK_S = 0.01  # seconds between engine ticks; a fifth of the default heartbeat
+SNAPSHOT_EVERY = 10_000  # applied entries between snapshots of the state machine
+TRANSFER_WAIT_S = 1.0  # seconds a stopping leader waits for a peer to take over
+
+
+class CoreRuntime:
+    """One node's part of the consistent core."""
+
+    def __init__(self, *, node_id: str, plugin: ConsensusPlugin, settings: EngineSettings, data_dir: Path,
+                 transport: Transport, request_timeout: float) -> None:
+        self.node_id = node_id
+        self.plugin = plugin
+        self.settings = settings
+        self.data_dir = data_dir
+        self.transport = transport
+        self.request_timeout = request_timeout
+        self.server: CoreServer | None = None
+        self.wal: DurableLog | None = None
+        self.snapshots: SnapshotStore | None = None
+        self._waiting: dict[int, trio.MemorySendChannel[Any]] = {}
+        self._next_ref = 0
+        self._held: deque[tuple[int, tuple[tuple[str, Any], ...]]] = deque()  # (writes needed durable, sends)
+        self._written = 0  # polls that wrote something
+        self._durable = 0  # of those, how many are durable
+        self._queued_snapshots: list[StoredSnapshot] = []
+        self._dirty = trio.Event()
+
+    async def open(self) -> None:
+        """Recover the log and the snapshot from disk and build the server (blocking file work in a thread).
+
+        Raises:
+            StorageError: the log or the snapshot is damaged (naming file and offset).
+        """
+        self.wal, self.snapshots, stored = await trio.to_thread.run_sync(self._open_files)
+        snapshot = StoredSnapshot(stored.meta, stored.data) if stored is not None else None
+        recovered = self.wal.recovered()
+        self.server = CoreServer(self.node_id, create=self.plugin.create, settings=self.settings,
+                                 rng=random.Random(int.from_bytes(os.urandom(8), "big")), recovered=recovered,
+                                 snapshot=snapshot, snapshot_every=SNAPSHOT_EVERY, consensus=self.plugin.name)
+
+    def _open_files(self) -> tuple[DurableLog, SnapshotStore, Any]:
+        wal = DurableLog.open(self.data_dir / "wal")
+        try:
+            snapshots = SnapshotStore.open(self.data_dir / "snapshots")
+            return wal, snapshots, snapshots.load()
+        except BaseException:
+            wal.close()
+            raise
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Tick, sync and serve until cancelled; the log is closed on the way out."""
+        assert self.server is not None, "open() first"
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._tick)
+                nursery.start_soon(self._sync)
+                task_status.started()
+        finally:
+            if self.wal is not None:
+                self.wal.close()
+
+    # --- inputs ------------------------------------------------------------------------------
+
+    def deliver(self, src: str, message: Any) -> None:
+        """A peer's message for the engine."""
+        assert self.server is not None
+        self.server.receive(src, message)
+        self._pump()
+
+    async def handle(self, request: Call | CoreStatus) -> Any:
+        """Answer one client request, or raise `Unavailable` when no answer comes in time."""
+        assert self.server is not None
+        self._next_ref += 1
+        ref = self._next_ref
+        send, receive = trio.open_memory_channel[Any](1)
+        self._waiting[ref] = send
+        op = request.op if isinstance(request, Call) else None
+        budget = self.request_timeout + (op.wait if isinstance(op, (Watch, Lock, Campaign)) else 0.0)
+        try:
+            self.server.request(ref, request)
+            self._pump()
+            with trio.move_on_after(budget):
+                return await receive.receive()
+            raise Unavailable(f"{type(op or request).__name__}: no answer within {budget:g} s "
+                              f"(no leader, or no quorum)")
+        finally:
+            del self._waiting[ref]
+
+    def status(self) -> CoreStatusReply:
+        assert self.server is not None and self.wal is not None
+        status = self.server.status()
+        size = 0
+        for path in self.wal.segments():
+            try:
+                size += path.stat().st_size
+            except OSError:
+                pass  # deleted by compaction between listing and stat
+        return type(status)(**{**_fields(status), "log_bytes": size})
+
+    async def stop(self) -> None:
+        """Before cancelling: a leader hands over, so the others need not wait out an election timeout."""
+        server = self.server
+        if server is None or not server.leading:
+            return
+        try:
+            server.node.engine.transfer_leadership()
+        except Exception:  # noqa: BLE001 - a peer not caught up, say; stopping goes on regardless
+            return
+        self._pump()
+        with trio.move_on_after(TRANSFER_WAIT_S):
+            while server.leading:
+                await trio.sleep(TICK_S)
+
+    # --- the loops -----------------------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        assert self.server is not None
+        while True:
+            self.server.tick(trio.current_time())
+            self._pump()
+            await trio.sleep(TICK_S)
+
+    async def _sync(self) -> None:
+        assert self.wal is not None and self.snapshots is not None
+        while True:
+            await self._dirty.wait()
+            self._dirty = trio.Event()
+            target, snapshots = self._written, self._queued_snapshots
+            self._queued_snapshots = []
+            for snapshot in snapshots:  # before the log, whose CompactTo relies on them
+                await trio.to_thread.run_sync(self.snapshots.save, snapshot.meta, snapshot.data)
+            await trio.to_thread.run_sync(self.wal.sync)
+            self._durable = target
+            self._release()
+
+    def _pump(self) -> None:
+        """Poll the server and carry out what it asks, until it asks nothing more."""
+        assert self.server is not None and self.wal is not None
+        while True:
+            out: ServerOutput = self.server.poll()
+            if not (out.persist or out.send or out.replies):
+                return
+            if out.persist:
+                ops = []
+                for record in out.persist:
+                    if isinstance(record, StoredSnapshot):
+                        self._queued_snapshots.append(record)
+                    else:
+                        ops.append(record)
+                self.wal.write(ops)
+                self._written += 1
+                self._dirty.set()
+            if out.send:
+                self._held.append((self._written, out.send))
+            for ref, reply in out.replies:
+                waiter = self._waiting.get(ref)
+                if waiter is not None:
+                    waiter.send_nowait(reply)  # capacity 1, one answer per request
+            self._release(pump=False)
+
+    def _release(self, *, pump: bool = True) -> None:
+        assert self.server is not None
+        to_self = False
+        while self._held and self._held[0][0] <= self._durable:
+            _, sends = self._held.popleft()
+            for dst, message in sends:
+                if dst == self.node_id:
+                    self.server.receive(dst, message)
+                    to_self = True
+                else:
+                    self.transport.send(dst, message)
+        if to_self and pump:
+            self._pump()  # inside a pump, its loop polls again anyway
+
+
+def _fields(status: CoreStatusReply) -> dict[str, Any]:
+    import attrs  # noqa: PLC0415
+
+    return attrs.asdict(status, recurse=False)

@@ -1,0 +1,304 @@
+"""CoreServer: one core node's service logic, sans-I/O, for the Trio runtime and the simulator alike.
+
+Theory of operation. The server wraps an `EngineNode` (the consensus engine,
+the `CoreMachine` and its snapshots) and turns client requests into engine
+calls and engine events into answers. A request arrives with a reference
+the driver chose (`request(ref, call)`); its answer leaves in a later
+`poll()` as `(ref, reply)`. Nothing here waits: a request that cannot be
+answered yet is remembered with what would answer it.
+
+- A mutating request (`api.MUTATIONS`) is proposed as a `Command` stamped
+  with the client's session and the leader's clock. It is answered when its
+  index is applied: with the machine's answer if the entry there is ours,
+  else `Unavailable` (a leader change replaced it; the client retries with
+  the same seq, which the session table makes safe).
+- A linearizable read (`Range`, `Leader`) and a lease keep-alive wait for a
+  read barrier; a serializable `Range` is answered from the local machine.
+  A keep-alive needs the barrier too: a deposed leader must not restart a
+  lease's clock, or the lease could end before the client expects.
+- A `Watch` is answered from the local machine's history, at once if there
+  are events from its start revision, else when some arrive or its wait
+  runs out. Any node serves watches; the history is the same everywhere.
+- A `Lock` or `Campaign` that did not get the lock waits, up to its
+  `wait`, for its key to come first in the queue.
+- A node that does not lead answers what needs a leader with `NotLeader`.
+
+The leader keeps the lease clocks (`keel.core.leases.LeaseClock`): restarted
+for every lease when it takes office, refreshed by grants and keep-alives,
+and expired leases are proposed as `LeaseExpire` commands from `tick`.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import attrs
+
+from keel import wire
+from keel.consensus import (
+    Applied, EngineFactory, EngineNode, EngineSettings, Installed, ReadAbandoned, ReadServed, Recovered,
+    RoleChanged, StoredSnapshot, fold_durable,
+)
+from keel.core.api import (
+    MUTATIONS, Call, Campaign, CampaignReply, CoreStatus, CoreStatusReply, Leader, LeaseGrantReply, LeaseKeepAlive,
+    LeaseKeepAliveReply, LeaseRevoke, Lock, LockReply, Range, Watch, WatchReply,
+)
+from keel.core.leases import LeaseClock
+from keel.core.machine import Command, CoreMachine, LeaseExpire
+from keel.errors import Compacted, KeelError, LeaseExpired, NotLeader, Unavailable
+from keel.transport.envelope import error_reply
+
+__all__ = ["MAX_WAIT_S", "CoreServer", "ServerOutput"]
+
+MAX_WAIT_S = 30.0  # seconds a watch, lock or campaign may be held; clients poll again after it
+EXPIRY_RETRY_S = 1.0  # seconds after which a proposed lease expiry that did not apply is proposed again
+
+
+@attrs.frozen
+class ServerOutput:
+    """What the driver must do after a poll, in this order."""
+
+    persist: tuple[Any, ...] = ()  # log operations and StoredSnapshots, in order; durable before `send` leaves
+    send: tuple[tuple[str, Any], ...] = ()  # (peer, message)
+    replies: tuple[tuple[Any, Any], ...] = ()  # (ref, reply message or ErrorReply); may go at once
+    events: tuple[Any, ...] = ()  # for observation hooks and checkers
+
+
+@attrs.define
+class _Waiter:
+    ref: Any
+    op: Any
+    deadline: float
+    start: int = 0  # watches: the revision to read from
+
+
+class CoreServer:
+    """The core service of one node; see the module doc."""
+
+    def __init__(self, node_id: str, *, create: EngineFactory, settings: EngineSettings, rng: random.Random,
+                 recovered: Recovered | None = None, snapshot: StoredSnapshot | None = None,
+                 snapshot_every: int = 10_000, consensus: str = "") -> None:
+        self.node = EngineNode(node_id, create=create, settings=settings, rng=rng, recovered=recovered,
+                               snapshot=snapshot, snapshot_every=snapshot_every, machine=CoreMachine)
+        self.node_id = node_id
+        self.consensus = consensus
+        self.now = 0.0
+        self.leading = False
+        self.clock = LeaseClock()
+        self._proposed: dict[int, tuple[Any, bytes]] = {}  # index -> (ref, command bytes)
+        self._reads: dict[int, tuple[Any, Any]] = {}  # read request id -> (ref, op)
+        self._next_read = 0
+        self._watches: list[_Waiter] = []
+        self._queued: list[_Waiter] = []  # locks and campaigns waiting to come first
+        self._replies: list[tuple[Any, Any]] = []
+
+    @classmethod
+    def from_durable(cls, node_id: str, durable: tuple[Any, ...], rng: random.Random, **kwargs: Any) -> CoreServer:
+        """A server rebuilt from a simulated disk (a `keel.sim` node factory)."""
+        recovered, snapshot = fold_durable(durable)
+        return cls(node_id, rng=rng, recovered=recovered, snapshot=snapshot, **kwargs)
+
+    @property
+    def machine(self) -> CoreMachine:
+        return self.node.machine  # type: ignore[return-value]
+
+    # --- inputs ----------------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        self.now = max(self.now, now)
+        self.node.tick(now)
+        if self.leading:
+            for lease_id in self.clock.expired(self.now, EXPIRY_RETRY_S):
+                try:
+                    self.node.propose(wire.encode(Command("", 0, 0, self.now, LeaseExpire(lease_id))))
+                except KeelError:
+                    break  # lost leadership meanwhile; the next leader restarts the clocks
+        self._expire_waiters()
+
+    def receive(self, src: str, message: Any) -> None:
+        """A peer's message for the engine."""
+        self.node.receive(src, message)
+
+    def request(self, ref: Any, call: Any) -> None:
+        """A client's request; its answer comes out of a later `poll` with `ref`."""
+        try:
+            self._serve(ref, call)
+        except KeelError as exc:
+            self._replies.append((ref, error_reply(exc)))
+
+    def poll(self) -> ServerOutput:
+        out = self.node.poll()
+        for event in out.events:
+            self._observe(event)
+        self._wake_waiters()
+        replies, self._replies = self._replies, []
+        return ServerOutput(persist=out.persist, send=out.send, replies=tuple(replies), events=out.events)
+
+    def status(self) -> CoreStatusReply:
+        s = self.node.engine.status()
+        return CoreStatusReply(node_id=self.node_id, consensus=self.consensus, role=s.role, leader=s.leader,
+                               term=s.term, commit_index=s.commit_index, applied_index=self.machine.index,
+                               last_index=s.last_index, revision=self.machine.store.revision, voters=s.voters,
+                               learners=s.learners)
+
+    # --- serving -------------------------------------------------------------------------------
+
+    def _serve(self, ref: Any, call: Any) -> None:
+        if isinstance(call, CoreStatus):
+            self._replies.append((ref, self.status()))
+            return
+        if not isinstance(call, Call):
+            raise KeelError(f"{type(call).__name__} is not a core request")
+        op = call.op
+        if isinstance(op, MUTATIONS):
+            if not call.client or call.seq < 1:
+                raise KeelError(f"{type(op).__name__} changes the keyspace: it needs a client id and a seq above 0")
+            if isinstance(op, (Lock, Campaign)) and not 0 <= op.wait <= MAX_WAIT_S:
+                raise KeelError(f"wait {op.wait:g} s is outside 0…{MAX_WAIT_S:g} s")
+            data = wire.encode(Command.of(call, self.now))
+            index = self.node.propose(data)
+            self._proposed[index] = (ref, data)
+        elif isinstance(op, Range) and op.serializable:
+            self._replies.append((ref, self.machine.read(op)))
+        elif isinstance(op, (Range, Leader, LeaseKeepAlive)):
+            self._next_read += 1
+            self.node.read(self._next_read)
+            self._reads[self._next_read] = (ref, op)
+        elif isinstance(op, Watch):
+            self._watch(ref, op)
+        else:
+            raise KeelError(f"{type(op).__name__} is not a core request")
+
+    def _watch(self, ref: Any, op: Watch) -> None:
+        if not 0 <= op.wait <= MAX_WAIT_S:
+            raise KeelError(f"watch: wait {op.wait:g} s is outside 0…{MAX_WAIT_S:g} s")
+        start = op.start_revision or self.machine.store.revision + 1
+        waiter = _Waiter(ref, op, self.now + op.wait, start)
+        if not self._answer_watch(waiter, final=op.wait == 0):
+            self._watches.append(waiter)
+
+    def _answer_watch(self, waiter: _Waiter, *, final: bool) -> bool:
+        op = waiter.op
+        try:
+            events = self.machine.events(op.key, prefix=op.prefix, start=waiter.start)
+        except Compacted as exc:
+            self._replies.append((waiter.ref, error_reply(exc)))
+            return True
+        if not events and not final:
+            return False
+        revision = self.machine.store.revision
+        after = events[-1].kv.mod_revision + 1 if events else max(waiter.start, revision + 1)
+        self._replies.append((waiter.ref, WatchReply(tuple(events), after, revision)))
+        return True
+
+    # --- engine events ----------------------------------------------------------------------------
+
+    def _observe(self, event: Any) -> None:
+        if isinstance(event, Applied):
+            self._applied(event)
+        elif isinstance(event, ReadServed):
+            asked = self._reads.pop(event.request, None)
+            if asked is not None:
+                self._served(*asked)
+        elif isinstance(event, ReadAbandoned):
+            asked = self._reads.pop(event.request, None)
+            if asked is not None:
+                self._replies.append((asked[0], error_reply(NotLeader(self.node.engine.status().leader))))
+        elif isinstance(event, RoleChanged):
+            leading = event.role == "leader"
+            if leading and not self.leading:
+                self.clock.restart(self.machine.leases, self.now)
+            elif not leading:
+                self.clock.stop()
+            self.leading = leading
+        elif isinstance(event, Installed):
+            if self.leading:
+                self.clock.restart(self.machine.leases, self.now)
+
+    def _applied(self, event: Applied) -> None:
+        result = event.result
+        if self.leading:
+            self._track_leases(event, result)
+        mine = self._proposed.pop(event.index, None)
+        if mine is None:
+            return
+        ref, data = mine
+        if event.command != data:
+            self._replies.append((ref, error_reply(Unavailable(
+                f"index {event.index} went to another leader's entry; retry (the session makes it safe)"))))
+            return
+        if isinstance(result, (LockReply, CampaignReply)) and not _acquired(result):
+            op = _op(data)
+            if op.wait > 0:
+                self._queued.append(_Waiter(ref, (op, result), self.now + op.wait))
+                return
+        self._replies.append((ref, result))
+
+    def _track_leases(self, event: Applied, result: Any) -> None:
+        if isinstance(result, LeaseGrantReply):
+            lease = self.machine.leases.leases.get(result.id)
+            if lease is not None:
+                self.clock.refresh(lease, self.now)
+            return
+        op = _op(event.command)
+        if isinstance(op, (LeaseRevoke, LeaseExpire)):
+            self.clock.forget(op.id)
+
+    def _served(self, ref: Any, op: Any) -> None:
+        if isinstance(op, LeaseKeepAlive):
+            lease = self.machine.leases.leases.get(op.id)
+            if lease is None:
+                self._replies.append((ref, error_reply(LeaseExpired(f"lease {op.id} does not exist "
+                                                                    f"(expired or revoked)"))))
+            elif not self.leading:
+                self._replies.append((ref, error_reply(NotLeader(self.node.engine.status().leader))))
+            else:
+                self.clock.refresh(lease, self.now)
+                self._replies.append((ref, LeaseKeepAliveReply(op.id, lease.ttl)))
+            return
+        try:
+            self._replies.append((ref, self.machine.read(op)))
+        except KeelError as exc:
+            self._replies.append((ref, error_reply(exc)))
+
+    # --- waiting requests ---------------------------------------------------------------------------
+
+    def _wake_waiters(self) -> None:
+        if self._watches:
+            self._watches = [w for w in self._watches if not self._answer_watch(w, final=False)]
+        if self._queued:
+            still = []
+            for waiter in self._queued:
+                op, reply = waiter.op
+                first = self.machine.holds_first(reply.key)
+                if first is None:
+                    self._replies.append((waiter.ref, error_reply(LeaseExpired(
+                        f"{reply.key!r} is gone: its lease expired or it was released"))))
+                elif first:
+                    self._replies.append((waiter.ref, attrs.evolve(reply, **{_ACQUIRED[type(reply)]: True})))
+                else:
+                    still.append(waiter)
+            self._queued = still
+
+    def _expire_waiters(self) -> None:
+        now = self.now
+        for waiter in [w for w in self._watches if w.deadline <= now]:
+            self._watches.remove(waiter)
+            self._answer_watch(waiter, final=True)
+        for waiter in [w for w in self._queued if w.deadline <= now]:
+            self._queued.remove(waiter)
+            self._replies.append((waiter.ref, waiter.op[1]))
+
+
+_ACQUIRED = {LockReply: "acquired", CampaignReply: "elected"}
+
+
+def _acquired(reply: LockReply | CampaignReply) -> bool:
+    return bool(getattr(reply, _ACQUIRED[type(reply)]))
+
+
+def _op(data: bytes) -> Any:
+    command = wire.decode(data)
+    return command.op if isinstance(command, Command) else None
+
