@@ -29,7 +29,16 @@ from keel.consensus.log_ops import (
     SnapshotMeta,
     TruncateFrom,
 )
-from keel.consensus.driver import Applied, EngineNode, Installed, Machine, ReadAbandoned, ReadServed, StoredSnapshot
+from keel.consensus.driver import (
+    Applied,
+    EngineNode,
+    Installed,
+    Machine,
+    ReadAbandoned,
+    ReadServed,
+    StoredSnapshot,
+    fold_durable,
+)
 from keel.consensus.sim_node import KvMachine, engine_cluster
 
 __all__ = [
@@ -63,4 +72,5 @@ __all__ = [
     "StoredSnapshot",
     "TruncateFrom",
     "engine_cluster",
+    "fold_durable",
 ]
