@@ -28,6 +28,7 @@ __all__ = [
     "Call",
     "Campaign",
     "CampaignReply",
+    "ChangeMembership",
     "Compact",
     "CompactReply",
     "Compare",
@@ -47,6 +48,7 @@ __all__ = [
     "LeaseRevokeReply",
     "Lock",
     "LockReply",
+    "MembershipReply",
     "Put",
     "PutReply",
     "Range",
@@ -354,6 +356,31 @@ class LeaderReply:
 @attrs.frozen
 class Resign:
     key: bytes
+
+
+# --- membership --------------------------------------------------------------------------
+
+
+@message("core.change_membership")
+@attrs.frozen
+class ChangeMembership:
+    """One server joins as a learner ("add_learner"), becomes a voter ("promote") or leaves ("remove").
+
+    The leader starts the change through its log and answers with the
+    configuration it now holds (the change may not be committed yet); ask
+    again later to see it through. One change at a time: a second is
+    refused while the first is in flight.
+    """
+
+    action: str
+    node: str
+
+
+@message("core.membership_reply")
+@attrs.frozen
+class MembershipReply:
+    voters: tuple[str, ...]
+    learners: tuple[str, ...] = ()
 
 
 # --- status ----------------------------------------------------------------------------

@@ -21,6 +21,8 @@ answered yet is remembered with what would answer it.
   runs out. Any node serves watches; the history is the same everywhere.
 - A `Lock` or `Campaign` that did not get the lock waits, up to its
   `wait`, for its key to come first in the queue.
+- A membership change goes to the engine, which logs it itself; the answer
+  is the configuration the leader holds right after.
 - A node that does not lead answers what needs a leader with `NotLeader`.
 
 The leader keeps the lease clocks (`keel.core.leases.LeaseClock`): restarted
@@ -41,9 +43,10 @@ from keel.consensus import (
     RoleChanged, StoredSnapshot, fold_durable,
 )
 from keel.core.api import (
-    MUTATIONS, Call, Campaign, CampaignReply, CoreStatus, CoreStatusReply, Leader, LeaseGrantReply, LeaseKeepAlive,
-    LeaseKeepAliveReply, LeaseRevoke, Lock, LockReply, Range, Watch, WatchReply,
+    MUTATIONS, Call, Campaign, CampaignReply, ChangeMembership, CoreStatus, CoreStatusReply, Leader, LeaseGrantReply,
+    LeaseKeepAlive, LeaseKeepAliveReply, LeaseRevoke, Lock, LockReply, MembershipReply, Range, Watch, WatchReply,
 )
+from keel.consensus import MembershipChange
 from keel.core.leases import LeaseClock
 from keel.core.machine import Command, CoreMachine, LeaseExpire
 from keel.errors import Compacted, KeelError, LeaseExpired, NotLeader, Unavailable
@@ -167,6 +170,10 @@ class CoreServer:
             self._reads[self._next_read] = (ref, op)
         elif isinstance(op, Watch):
             self._watch(ref, op)
+        elif isinstance(op, ChangeMembership):
+            self.node.engine.change_membership(MembershipChange(op.action, op.node))
+            status = self.node.engine.status()
+            self._replies.append((ref, MembershipReply(status.voters, status.learners)))
         else:
             raise KeelError(f"{type(op).__name__} is not a core request")
 

@@ -1,0 +1,214 @@
+"""What the core conformance scenario checks, read from the events of one simulated run.
+
+`Observer` watches every event as the simulation runs and records what the
+checks need; `verdict` runs the checks that need the whole run. Each check
+returns the first rule broken, in words, or None:
+
+- one leader per term; the same command and state-machine digest at every
+  index on every server (state-machine safety, and durability: a committed
+  entry lost in a crash is refilled by another command, which this catches);
+- a (client, seq) applied at several indexes gets one answer everywhere:
+  the session table applied it once;
+- the register history is linearizable;
+- every watcher saw a prefix of the real event history: each event once,
+  in revision order, none skipped;
+- a lease kept alive for the last time after the faults healed expires no
+  earlier than its TTL after that keep-alive was sent, and no later than
+  `LEASE_SLACK_S` after the TTL from its answer;
+- a lock is given only to a key that really came first in the queue at
+  some revision (by the final history), and no token to two clients;
+- a command commits within `LIVENESS_BOUND_S` after the faults healed, and
+  the members of the final configuration converge.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keel import wire
+from keel.conformance.actors import ChangeMade, LeaseKept, LockAcquired, OpCompleted, OpInvoked, WatchSaw
+from keel.conformance.checkers import History, check_linearizable
+from keel.conformance.runner import SeedResult
+from keel.consensus import Applied, Installed, RoleChanged
+from keel.core import Command, LeaseExpire
+from keel.core.machine import LOCK_PREFIX
+from keel.core.api import Event, LeaseRevoke
+from keel.sim import Simulation
+from keel.transport import ErrorReply
+
+__all__ = ["LEASE_SLACK_S", "LIVENESS_BOUND_S", "Observer"]
+
+LIVENESS_BOUND_S = 3.0  # virtual seconds after healing within which a command must commit; ~10 election timeouts
+LEASE_SLACK_S = 0.5  # seconds a calm leader may take past a TTL to expire it: ticks, one commit, the apply
+LOCK_QUEUE = LOCK_PREFIX + b"turns/"  # the queue of the lock the scenario's lockers share
+
+
+class Observer:
+    """Reads the node events as they happen."""
+
+    def __init__(self, *, healed_at: float, calm_from: float) -> None:
+        self.history = History()
+        self.handles: dict[tuple[str, int], Any] = {}
+        self.applied: dict[int, tuple[str, bytes, bytes]] = {}  # index -> (first node, command, digest)
+        self.answers: dict[tuple[str, int], tuple[int, bytes]] = {}  # (client, seq) -> (index, encoded answer)
+        self.leaders: dict[int, str] = {}  # term -> leader
+        self.violation: str | None = None
+        self.healed_at, self.calm_from = healed_at, calm_from
+        self.progress_at: float | None = None
+        self.installs = 0
+        self.changes = 0
+        self.watched: dict[str, list[Event]] = {}
+        self.kept: dict[int, tuple[float, float, float]] = {}  # lease -> (ttl, last asked, last answered)
+        self.ended: dict[int, float] = {}  # lease -> when its end was first applied
+        self.locks: list[tuple[float, str, int]] = []  # (answered at, process, token)
+
+    def __call__(self, time: float, node: str, event: Any) -> None:
+        if isinstance(event, OpInvoked):
+            value = list(event.value) if isinstance(event.value, tuple) else event.value
+            self.handles[(event.process, event.op)] = self.history.invoke(event.process, event.f, event.key, value,
+                                                                          time=time)
+        elif isinstance(event, OpCompleted):
+            handle = self.handles.pop((event.process, event.op))
+            getattr(self.history, event.completion)(handle, event.result, time=time)
+        elif isinstance(event, Applied):
+            self._applied(time, node, event)
+        elif isinstance(event, RoleChanged) and event.role == "leader":
+            other = self.leaders.setdefault(event.term, node)
+            if other != node:
+                self._fail(f"two leaders in term {event.term}: {other} and {node} (t={time:.3f})")
+        elif isinstance(event, WatchSaw):
+            self._watch(time, event)
+        elif isinstance(event, LeaseKept):
+            self.kept[event.id] = (event.ttl, event.asked, time)
+        elif isinstance(event, LockAcquired):
+            self.locks.append((time, event.process, event.token))
+        elif isinstance(event, Installed):
+            self.installs += 1
+        elif isinstance(event, ChangeMade):
+            self.changes += 1
+
+    def leader(self) -> str | None:
+        """The leader of the highest term seen (it may have been deposed since)."""
+        return self.leaders[max(self.leaders)] if self.leaders else None
+
+    def result(self, seed: int, violation: str | None) -> SeedResult:
+        return SeedResult(seed=seed, operations=len(self.history), violation=violation,
+                          snapshots_installed=self.installs, membership_changes=self.changes)
+
+    def verdict(self, sim: Simulation, servers: tuple[str, ...], end: float) -> str | None:
+        """Every check over the whole run; the first rule broken, or None."""
+        if self.violation is not None:
+            return self.violation
+        verdict = check_linearizable(self.history)
+        if verdict.linearizable is not True:
+            return f"{'not linearizable' if verdict.linearizable is False else 'linearizability unknown'}: " \
+                   f"{verdict.explain()}"
+        if self.progress_at is None or self.progress_at > self.healed_at + LIVENESS_BOUND_S:
+            return (f"no progress: nothing committed within {LIVENESS_BOUND_S} s after the faults healed "
+                    f"at t={self.healed_at}")
+        member, problem = _converged(sim, servers)
+        if problem is not None:
+            return problem
+        machine = sim.node(member).server.machine  # type: ignore[union-attr]
+        return (self._check_watches(machine.events(b"k", prefix=True, start=1)) or self._check_leases(end)
+                or self._check_locks(machine.events(LOCK_QUEUE, prefix=True, start=1)))
+
+    # --- as the run goes -------------------------------------------------------------------
+
+    def _applied(self, time: float, node: str, event: Applied) -> None:
+        first = self.applied.setdefault(event.index, (node, event.command, event.digest))
+        if first[1] != event.command:
+            self._fail(f"index {event.index}: {first[0]} applied one command and {node} another (t={time:.3f})")
+        elif first[2] != event.digest:
+            self._fail(f"index {event.index}: {first[0]} and {node} reached different states (t={time:.3f})")
+        if time >= self.healed_at and self.progress_at is None:
+            self.progress_at = time
+        command = wire.decode(event.command)
+        if not isinstance(command, Command):
+            return
+        if isinstance(command.op, (LeaseExpire, LeaseRevoke)) and not isinstance(event.result, ErrorReply):
+            self.ended.setdefault(command.op.id, time)
+        if command.seq > 0:
+            answer = wire.encode(event.result)
+            seen = self.answers.setdefault((command.client, command.seq), (event.index, answer))
+            if seen[1] != answer:
+                self._fail(f"{command.client} request {command.seq} was applied twice, at index {seen[0]} and "
+                           f"{event.index}, with different answers (t={time:.3f})")
+
+    def _watch(self, time: float, event: WatchSaw) -> None:
+        errors = [e for e in event.events if isinstance(e, ErrorReply)]
+        if errors:
+            self._fail(f"watcher {event.process}: {errors[0].message} (t={time:.3f})")
+            return
+        self.watched.setdefault(event.process, []).extend(event.events)
+
+    def _fail(self, message: str) -> None:
+        if self.violation is None:
+            self.violation = message
+
+    # --- at the end ------------------------------------------------------------------------
+
+    def _check_watches(self, truth: list[Event]) -> str | None:
+        for process, seen in sorted(self.watched.items()):
+            if seen != truth[:len(seen)]:
+                at = next(i for i, (a, b) in enumerate(zip(seen + [None], truth + [None])) if a != b)  # type: ignore[operator]
+                got = seen[at] if at < len(seen) else None
+                want = truth[at] if at < len(truth) else None
+                return f"watcher {process}: event {at} was {got}, the history has {want} there"
+        return None
+
+    def _check_leases(self, end: float) -> str | None:
+        for lease, (ttl, asked, answered) in sorted(self.kept.items()):
+            if asked < self.calm_from:
+                continue  # last kept while clocks were skewed and leaders changing: only the calm period is exact
+            ended = self.ended.get(lease)
+            if ended is not None and ended < asked + ttl:
+                return f"lease {lease} ended at t={ended:.3f}, before its TTL ({ttl:g} s) from the keep-alive " \
+                       f"sent at t={asked:.3f}"
+            limit = answered + ttl + LEASE_SLACK_S
+            if (ended is None and end > limit) or (ended is not None and ended > limit):
+                when = f"at t={ended:.3f}" if ended is not None else "never"
+                return f"lease {lease} ended {when}, more than {LEASE_SLACK_S} s past its TTL ({ttl:g} s) from " \
+                       f"its last keep-alive, answered at t={answered:.3f}"
+        return None
+
+    def _check_locks(self, truth: list[Event]) -> str | None:
+        holders = _holders(truth)
+        given: dict[int, str] = {}
+        for time, process, token in sorted(self.locks):
+            if token not in holders:
+                return f"lock given to {process} with token {token} at t={time:.3f}, but that key never came " \
+                       f"first in the queue (holders' tokens: {sorted(holders)[:10]})"
+            other = given.setdefault(token, process)
+            if other != process:
+                return f"lock token {token} given to both {other} and {process}"
+        return None
+
+
+def _holders(truth: list[Event]) -> set[int]:
+    """The fencing tokens of every key that was first in its lock queue at some revision."""
+    alive: dict[bytes, int] = {}
+    holders: set[int] = set()
+    for i, event in enumerate(truth):
+        if event.kind == "put":
+            alive.setdefault(event.kv.key, event.kv.create_revision)
+        else:
+            alive.pop(event.kv.key, None)
+        last_of_revision = i + 1 == len(truth) or truth[i + 1].kv.mod_revision != event.kv.mod_revision
+        if last_of_revision and alive:
+            holders.add(min(alive.values()))
+    return holders
+
+
+def _converged(sim: Simulation, servers: tuple[str, ...]) -> tuple[str, str | None]:
+    live = {s: sim.node(s).server for s in servers if sim.node(s) is not None}  # type: ignore[union-attr]
+    leaders = [s for s, server in live.items() if server.node.engine.status().role == "leader"]
+    if not leaders:
+        return "", "no leader at the end of the calm period"
+    leader = max(leaders, key=lambda s: live[s].node.engine.status().term)
+    status = live[leader].node.engine.status()
+    members = [s for s in status.voters + status.learners if s in live]
+    states = {s: (live[s].machine.index, live[s].machine.digest.hex()[:12]) for s in members}
+    if len(set(states.values())) > 1:
+        return leader, f"members did not converge by the end: {states}"
+    return leader, None

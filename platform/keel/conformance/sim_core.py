@@ -1,0 +1,153 @@
+"""The core service in the simulator: servers, and the caller every simulated client is built on.
+
+`SimCoreServer` is a `keel.sim` node around the real `CoreServer`: clients
+send it `Request(id, body)` and get `Response(id, body)` back, as the TCP
+transport would carry them.
+
+`Caller` is a simulated client's connection logic, one request at a time:
+it sends to the server it believes leads, follows `NotLeader` hints (once
+per reply: a duplicated redirect is not followed twice), backs off when
+nobody knows a leader, and retries a request that timed out at another
+server with the same `Call` (same session seq), as a real client does, up
+to its deadline. Its owner learns the outcome through `on_done(reply)`,
+where `reply` is the answer, an `ErrorReply`, or None for a deadline with
+no answer; `maybe` says whether an unanswered attempt may have taken
+effect (so the history records `info`, not `fail`).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from keel.consensus import EngineFactory, EngineSettings
+from keel.core import CoreServer
+from keel.sim import Output
+from keel.transport import ErrorReply, Request, Response
+
+__all__ = ["ATTEMPT_S", "REDIRECT_BACKOFF_S", "Caller", "SimCoreServer"]
+
+ATTEMPT_S = 0.3  # seconds one attempt waits before the request is retried elsewhere
+REDIRECT_BACKOFF_S = 0.05  # seconds to wait when no server knows a leader; about one heartbeat
+
+
+class SimCoreServer:
+    """A `CoreServer` as a simulated node."""
+
+    def __init__(self, node_id: str, durable: tuple[Any, ...], rng: random.Random, *, create: EngineFactory,
+                 settings: EngineSettings, snapshot_every: int) -> None:
+        self.server = CoreServer.from_durable(node_id, durable, rng, create=create, settings=settings,
+                                              snapshot_every=snapshot_every)
+
+    def tick(self, now: float) -> None:
+        self.server.tick(now)
+
+    def receive(self, src: str, message: Any) -> None:
+        if isinstance(message, Request):
+            self.server.request((src, message.id), message.body)
+        else:
+            self.server.receive(src, message)
+
+    def poll(self) -> Output:
+        out = self.server.poll()
+        replies = [(client, Response(rid, reply)) for (client, rid), reply in out.replies]
+        return Output(persist=out.persist, send=(*out.send, *replies), events=out.events)
+
+
+@attrs.define
+class _Pending:
+    body: Any
+    deadline: float  # give up after this
+    on_done: Callable[[Any, bool], None]
+    ids: set[int]  # every attempt's request id: a late answer to any of them counts
+    target: str
+    attempt_ends: float
+    awaiting: bool = True  # False between a redirect and the resend
+    hops: int = 0
+    resend_at: float | None = None
+    maybe: bool = False  # some attempt got no answer: it may have taken effect
+
+
+class Caller:
+    """One request at a time to the core, with redirects, retries and a deadline."""
+
+    def __init__(self, node_id: str, rng: random.Random, servers: tuple[str, ...]) -> None:
+        self.node_id = node_id
+        self.rng = rng
+        self.servers = servers
+        self.leader = rng.choice(servers)
+        self.now = 0.0
+        self.pending: _Pending | None = None
+        self._next_id = 0
+        self.send: list[tuple[str, Any]] = []
+
+    @property
+    def idle(self) -> bool:
+        return self.pending is None
+
+    def call(self, body: Any, *, timeout: float, on_done: Callable[[Any, bool], None]) -> None:
+        """Send `body`; `on_done(reply or None, maybe)` once answered or after `timeout` seconds."""
+        assert self.pending is None, "one request at a time"
+        self.pending = _Pending(body, self.now + timeout, on_done, set(), self.leader, 0.0)
+        self._attempt()
+
+    def tick(self, now: float) -> None:
+        self.now = now
+        p = self.pending
+        if p is None:
+            return
+        if now >= p.deadline:
+            self._finish(None, maybe=True)
+        elif p.resend_at is not None and now >= p.resend_at:
+            self._attempt()
+        elif p.awaiting and now >= p.attempt_ends:
+            p.maybe = True  # that attempt may still land; the retry carries the same seq
+            p.target = self.leader = self._other(p.target)
+            self._attempt()
+
+    def receive(self, src: str, message: Any) -> bool:
+        """Take a `Response`; True if it was for this caller's pending request."""
+        p = self.pending
+        if not isinstance(message, Response) or p is None or message.id not in p.ids:
+            return False
+        reply = message.body
+        if isinstance(reply, ErrorReply) and reply.kind in ("not_leader", "unavailable"):
+            if src != p.target or not p.awaiting:
+                return True  # a duplicate, or the answer to an attempt already given up on
+            hint = reply.leader_hint
+            hinted = hint in self.servers and hint != src
+            p.target = self.leader = hint if hinted else self._other(src)  # type: ignore[assignment]
+            p.awaiting, p.hops = False, p.hops + 1
+            if hinted and p.hops <= len(self.servers):
+                self._attempt()
+            else:
+                p.hops, p.resend_at = 0, self.now + REDIRECT_BACKOFF_S
+            return True
+        self.leader = src
+        self._finish(reply, maybe=False)
+        return True
+
+    def _attempt(self) -> None:
+        p = self.pending
+        assert p is not None
+        self._next_id += 1
+        p.ids.add(self._next_id)
+        p.awaiting, p.resend_at, p.attempt_ends = True, None, self.now + ATTEMPT_S
+        self.send.append((p.target, Request(self._next_id, p.body)))
+
+    def _finish(self, reply: Any, *, maybe: bool) -> None:
+        p = self.pending
+        assert p is not None
+        self.pending = None
+        p.on_done(reply, maybe or p.maybe)
+
+    def _other(self, server: str) -> str:
+        others = [s for s in self.servers if s != server]
+        return self.rng.choice(others) if others else server
+
+    def take_sends(self) -> list[tuple[str, Any]]:
+        sends, self.send = self.send, []
+        return sends
