@@ -20,7 +20,7 @@ import trio
 
 from keel import __version__
 from keel.config import Config, build
-from keel.consensus import EngineSettings
+from keel.consensus import EngineSettings, LeaderChanged, RoleChanged
 from keel.contract import Kind, NodeInfo, TransportPlugin
 from keel.core.api import Call, CoreStatus
 from keel.core.runtime import CoreRuntime
@@ -129,6 +129,7 @@ class Node:
                 data_dir=Path(config.node.data_dir),
                 transport=self.transport,
                 request_timeout=t.request,
+                observe=self._engine_event,
             )
         self.info: NodeInfo | None = None
         self._started_at = 0.0
@@ -245,6 +246,15 @@ class Node:
             self.core.deliver(src, message)
             return
         log.warning("peer %s sent %s, which this node does not handle; ignored", src, type(message).__name__)
+
+    def _engine_event(self, event: Any) -> None:
+        if self.info is None:
+            return
+        if isinstance(event, RoleChanged):
+            log.info("core %s: %s in term %d", self.info.node_id, event.role, event.term)
+            self._call_hook("keel_role_changed", node=self.info, role=event.role, term=event.term)
+        elif isinstance(event, LeaderChanged):
+            self._call_hook("keel_leader_changed", node=self.info, leader=event.leader, term=event.term)
 
     def _call_hook(self, name: str, **kwargs: Any) -> None:
         # Observation hooks must not take the node down: log and go on.
