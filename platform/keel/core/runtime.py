@@ -48,7 +48,7 @@ from keel.core.api import Call, Campaign, CoreStatus, CoreStatusReply, Lock, Wat
 from keel.core.log import DurableLog, SnapshotStore
 from keel.core.server import CoreServer, ServerOutput
 from keel.errors import Unavailable
-from keel.transport import Transport
+from keel.transport import Transport, raise_if_error
 
 __all__ = ["TICK_S", "CoreRuntime"]
 
@@ -64,7 +64,7 @@ class CoreRuntime:
     """One node's part of the consistent core."""
 
     def __init__(self, *, node_id: str, plugin: ConsensusPlugin, settings: EngineSettings, data_dir: Path,
-                 transport: Transport, request_timeout: float,
+                 transport: Transport, request_timeout: float, snapshot_every: int = SNAPSHOT_EVERY,
                  observe: Callable[[Any], None] = lambda event: None) -> None:
         self.node_id = node_id
         self.plugin = plugin
@@ -72,6 +72,7 @@ class CoreRuntime:
         self.data_dir = data_dir
         self.transport = transport
         self.request_timeout = request_timeout
+        self.snapshot_every = snapshot_every
         self.observe = observe  # sees every RoleChanged and LeaderChanged, for logs and hooks
         self.server: CoreServer | None = None
         self.wal: DurableLog | None = None
@@ -96,7 +97,7 @@ class CoreRuntime:
         recovered = self.wal.recovered()
         self.server = CoreServer(self.node_id, create=self.plugin.create, settings=self.settings,
                                  rng=random.Random(int.from_bytes(os.urandom(8), "big")), recovered=recovered,
-                                 snapshot=snapshot, snapshot_every=SNAPSHOT_EVERY, consensus=self.plugin.name)
+                                 snapshot=snapshot, snapshot_every=self.snapshot_every, consensus=self.plugin.name)
 
     def _open_files(self) -> tuple[DurableLog, SnapshotStore, Any]:
         wal = DurableLog.open(self.data_dir / "wal")
@@ -129,7 +130,12 @@ class CoreRuntime:
         self._kicked.set()
 
     async def handle(self, request: Call | CoreStatus) -> Any:
-        """Answer one client request, or raise `Unavailable` when no answer comes in time."""
+        """Answer one client request.
+
+        Raises:
+            KeelError: the answer is an error (`NotLeader` with its hint, `LeaseExpired`…).
+            Unavailable: no answer came in time.
+        """
         assert self.server is not None
         self._next_ref += 1
         ref = self._next_ref
@@ -141,7 +147,7 @@ class CoreRuntime:
             self.server.request(ref, request)
             self._kicked.set()
             with trio.move_on_after(budget):
-                return await receive.receive()
+                return raise_if_error(await receive.receive())
             raise Unavailable(f"{type(op or request).__name__}: no answer within {budget:g} s "
                               f"(no leader, or no quorum)")
         finally:

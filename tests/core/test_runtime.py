@@ -1,0 +1,83 @@
+"""The core runtime in process: three nodes over the memory transport, real disks, the real clock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from keel import plugins
+from keel.core.api import Call, CoreStatus, Put, PutReply, Range, RangeReply
+from keel.core.runtime import CoreRuntime
+from keel.errors import NotLeader
+from keel.node import Node
+
+from tests.test_node import make_config
+
+IDS = ["a", "b", "c"]
+ELECTION_WAIT_S = 10.0  # seconds; an election takes well under one on an idle machine
+
+
+async def leader_of(nodes: list[Node]) -> Node:
+    with trio.fail_after(ELECTION_WAIT_S):
+        while True:
+            for node in nodes:
+                if node.core is not None and node.core.server is not None and node.core.server.leading:
+                    return node
+            await trio.sleep(0.02)
+
+
+async def run_cluster(tmp_path: Path, network: str, body: Any, **runtime: Any) -> None:
+    loaded = plugins.load()
+    nodes = [Node(make_config(tmp_path, n, IDS, network=network), loaded) for n in IDS]
+    for node in nodes:
+        assert node.core is not None
+        for name, value in runtime.items():
+            setattr(node.core, name, value)
+    async with trio.open_nursery() as nursery:
+        for node in nodes:
+            await nursery.start(node.run)
+        try:
+            await body(nodes)
+        finally:
+            for node in nodes:
+                node.stop()
+
+
+def put(client: str, seq: int, key: bytes, value: bytes) -> Call:
+    return Call(client, seq, seq - 1, Put(key, value))
+
+
+async def test_a_write_at_the_leader_is_read_back_and_a_follower_redirects(tmp_path: Path) -> None:
+    async def body(nodes: list[Node]) -> None:
+        leader = await leader_of(nodes)
+        assert isinstance(await leader.handle_request(put("t", 1, b"a", b"1")), PutReply)
+        reply = await leader.handle_request(Call("t", 0, 1, Range(b"a")))
+        assert isinstance(reply, RangeReply) and reply.kvs[0].value == b"1"
+        follower = next(n for n in nodes if n is not leader)
+        with pytest.raises(NotLeader) as raised:
+            await follower.handle_request(put("t", 2, b"a", b"2"))
+        assert raised.value.leader_hint == leader.config.node.id
+
+    await run_cluster(tmp_path, "runtime-basic", body)
+
+
+async def test_what_was_acknowledged_survives_a_restart_of_every_node(tmp_path: Path) -> None:
+    """Durability: the log and snapshots on disk bring every acknowledged write back (snapshots every 7 entries)."""
+    async def write(nodes: list[Node]) -> None:
+        leader = await leader_of(nodes)
+        for seq in range(1, 31):
+            assert isinstance(await leader.handle_request(put("t", seq, b"k%d" % seq, b"v%d" % seq)), PutReply)
+
+    async def read(nodes: list[Node]) -> None:
+        leader = await leader_of(nodes)
+        reply = await leader.handle_request(Call("u", 0, 0, Range(b"k", prefix=True)))
+        assert sorted(kv.value for kv in reply.kvs) == sorted(b"v%d" % seq for seq in range(1, 31))
+        status = await leader.handle_request(CoreStatus())
+        assert status.applied_index >= 30
+
+    await run_cluster(tmp_path, "runtime-restart-1", write, snapshot_every=7)
+    assert any((tmp_path / n / "snapshots").glob("*.snap") for n in IDS)
+    await run_cluster(tmp_path, "runtime-restart-2", read, snapshot_every=7)
