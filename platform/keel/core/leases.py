@@ -121,7 +121,8 @@ class LeaseClock:
         """
         due = []
         for lease_id, deadline in sorted(self.deadlines.items()):
-            if now >= deadline and now >= self.proposed.get(lease_id, 0.0):
+            # Not yet proposed: due at its deadline (not at time 0.0, as the driver's clock may start anywhere).
+            if now >= deadline and now >= self.proposed.get(lease_id, deadline):
                 due.append(lease_id)
                 self.proposed[lease_id] = now + retry
         return due

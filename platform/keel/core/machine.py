@@ -159,13 +159,19 @@ class CoreMachine:
         return DeleteReply(writes.revision, len(gone), tuple(gone) if op.prev_kv else ())
 
     def _txn(self, op: Txn) -> TxnReply:
-        succeeded = all(holds(c, self.store.get(c.key)) for c in op.compare)
+        # All compares are evaluated (a list, no short-circuit): a malformed one is refused whatever the keys hold.
+        succeeded = all([holds(c, self.store.get(c.key)) for c in op.compare])
         ops = op.success if succeeded else op.failure
         check_ops(ops, lambda lease: lease in self.leases)
         writes = self.store.writes()
         replies: list[Any] = []
         for inner in ops:
-            replies.append(self.read(inner) if isinstance(inner, Range) else self._write(writes, inner))
+            if isinstance(inner, Range):
+                # etcd: a read sees the txn's writes before it, so it is served at the revision they make.
+                served = writes.revision if writes.changed else self.store.revision
+                replies.append(attrs.evolve(self.read(inner), revision=served))
+            else:
+                replies.append(self._write(writes, inner))
         revision = writes.close()
         return TxnReply(revision, succeeded, tuple(
             attrs.evolve(r, revision=revision) if isinstance(r, (PutReply, DeleteReply)) else r for r in replies))
