@@ -402,14 +402,14 @@ def test_events_from_a_revision_are_every_change_since_in_order():
 
 
 def test_a_compact_forgets_the_history_and_a_watch_below_it_is_compacted():
-    """etcd: a watch from a compacted revision fails; the watcher must read afresh."""
+    """etcd: compacting at a revision keeps it; a watch from before it fails, and the watcher must read afresh."""
     feed = Feed()
     for key in (b"a", b"b", b"c"):
         feed.send(Put(key, b"v"))
     assert feed.send(Compact(2)) == CompactReply(3)
-    with pytest.raises(Compacted, match="watch from revision 2: history up to 2 was compacted"):
-        feed.machine.events(b"", prefix=True, start=2)
-    assert [e.kv.key for e in feed.machine.events(b"", prefix=True, start=3)] == [b"c"]
+    with pytest.raises(Compacted, match="watch from revision 1: the history before 2 was compacted"):
+        feed.machine.events(b"", prefix=True, start=1)
+    assert [e.kv.key for e in feed.machine.events(b"", prefix=True, start=2)] == [b"b", b"c"]
     assert len(live(feed.machine)) == 3
 
 
@@ -503,3 +503,13 @@ def test_the_leaders_commands_are_outside_every_session():
     assert len(feed.machine.leases) == 0
 
 
+
+
+def test_the_history_is_trimmed_to_its_limit_as_commands_apply():
+    """The machine bounds its watch history by itself, at the same index on every node."""
+    feed = Feed(CoreMachine(history_limit=3))
+    for i in range(6):
+        feed.send(Put(b"k%d" % i, b"v"))
+    assert feed.machine.store.history_length() <= 4
+    with pytest.raises(Compacted):
+        feed.machine.events(b"", prefix=True, start=1)

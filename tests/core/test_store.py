@@ -252,20 +252,21 @@ def test_events_on_a_key_skip_other_keys_and_events_under_a_prefix_skip_keys_out
     assert [e.kv.key for e in store.events(b"a", prefix=True, start=1)] == [b"a", b"ab", b"a"]
 
 
-def test_compaction_forgets_the_history_up_to_its_revision():
+def test_compaction_forgets_the_history_before_its_revision_and_keeps_that_revision():
+    """etcd: compacting at revision r removes what is older than r; a watch from r still works."""
     store = store_with(b"a", b"b", b"c", b"d")
     store.compact(2)
     assert store.compacted == 2
-    assert store.history_length() == 2
-    assert [e.kv.key for e in store.events(b"", prefix=True, start=3)] == [b"c", b"d"]
+    assert store.history_length() == 3
+    assert [e.kv.key for e in store.events(b"", prefix=True, start=2)] == [b"b", b"c", b"d"]
 
 
-@pytest.mark.parametrize("start", [0, 1, 2])
+@pytest.mark.parametrize("start", [0, 1])
 def test_a_watch_from_a_compacted_revision_raises_compacted(start):
     """A watcher that asks for forgotten events must learn it, not silently miss them."""
     store = store_with(b"a", b"b", b"c")
     store.compact(2)
-    with pytest.raises(Compacted, match=rf"revision {start}: history up to 2"):
+    with pytest.raises(Compacted, match=rf"revision {start}: the history before 2"):
         list(store.events(b"", prefix=True, start=start))
 
 
@@ -293,14 +294,17 @@ def test_compaction_to_a_compacted_revision_is_refused():
         store.compact(2)
 
 
-def test_compaction_between_the_revisions_of_one_batch_keeps_none_of_it():
+def test_compaction_keeps_or_drops_the_events_of_one_batch_together():
     store = store_with(b"x")
     writes = store.writes()
     writes.put(b"a", b"1", 0)
     writes.put(b"b", b"1", 0)
     writes.close()
+    put(store, b"c")
     store.compact(2)
-    assert store.history_length() == 0
+    assert [e.kv.key for e in store.events(b"", prefix=True, start=2)] == [b"a", b"b", b"c"]
+    store.compact(3)
+    assert [e.kv.key for e in store.events(b"", prefix=True, start=3)] == [b"c"]
 
 
 # --- dump and load ----------------------------------------------------------------------
@@ -321,7 +325,7 @@ def test_a_loaded_dump_finds_events_by_revision():
     store = store_with(b"a", b"b", b"c")
     loaded = KeyStore.load(*store.dump())
     assert [e.kv.key for e in loaded.events(b"", prefix=True, start=3)] == [b"c"]
-    loaded.compact(2)
+    loaded.compact(3)
     assert loaded.history_length() == 1
 
 
@@ -370,3 +374,12 @@ def test_the_store_agrees_with_a_model_of_etcd_revisions(batches):
         assert store.revision == expected
         assert {kv.key: kv for kv in store.range(b"", prefix=True)[0]} == model
     assert list(store.events(b"", prefix=True, start=1)) == history
+
+
+def test_trimming_keeps_the_newest_events_in_whole_revisions():
+    store = store_with(b"a", b"b", b"c", b"d", b"e")
+    store.trim(2)
+    assert store.compacted == 4
+    assert [e.kv.key for e in store.events(b"", prefix=True, start=4)] == [b"d", b"e"]
+    store.trim(2)
+    assert store.compacted == 4  # nothing more to forget

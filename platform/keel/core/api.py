@@ -163,8 +163,8 @@ class Compare:
 
     `target` is "value" (compared with `value`), or "version", "create",
     "mod" or "lease" (compared with `number`). An absent key has version,
-    create and mod revision 0 and no value (its value compares unequal to
-    anything, and neither below nor above).
+    create and mod revision 0; a value compare on it fails whatever the
+    operator (as in etcd): test absence with `version == 0`.
     """
 
     key: bytes
@@ -195,7 +195,7 @@ class TxnReply:
 @message("core.compact")
 @attrs.frozen
 class Compact:
-    """Forget the event history up to `revision`; watches from there fail with `Compacted`."""
+    """Forget the event history before `revision`; watches from earlier fail with `Compacted`."""
 
     revision: int
 

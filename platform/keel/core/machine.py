@@ -15,6 +15,11 @@ expire idle sessions; lease deadlines live outside, in the leader's
 `LeaseClock`. `digest` chains every applied index and command, so two
 machines with equal digests at one index applied the same history.
 
+The event history for watches keeps the last `history_limit` events:
+older ones are compacted away as commands are applied (etcd compacts only
+when told, but keeps its history on disk; this one lives in memory and in
+every snapshot). A watcher that falls further behind gets `Compacted`.
+
 Locks and elections are keys: a lock's waiters are the keys
 `keel/lock/<name>/<lease>`, held by the one with the lowest create
 revision, whose create revision is the fencing token; an election's
@@ -48,6 +53,7 @@ from keel.wire import AnyMessage, message
 
 __all__ = ["ELECTION_PREFIX", "LOCK_PREFIX", "Command", "CoreMachine", "LeaseExpire", "MAX_NAME"]
 
+HISTORY_LIMIT = 100_000  # events kept for watches; older ones are compacted away, the same on every node
 LOCK_PREFIX = b"keel/lock/"
 ELECTION_PREFIX = b"keel/election/"
 MAX_NAME = 256  # bytes in a lock or election name
@@ -80,7 +86,8 @@ class LeaseExpire:
 class CoreMachine:
     """Keyspace, leases and sessions; a `keel.consensus.Machine`."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, history_limit: int = HISTORY_LIMIT) -> None:
+        self.history_limit = history_limit
         self.index = 0
         self.digest = b""
         self.store = KeyStore()
@@ -101,6 +108,8 @@ class CoreMachine:
             return ErrorReply("error", f"index {entry.index}: command does not decode: {exc}")
         if not isinstance(command, Command):
             return ErrorReply("error", f"index {entry.index}: {type(command).__name__} is not a command")
+        # The history is bounded by the commands themselves, so every node trims it at the same index.
+        self.store.trim(self.history_limit)
         if not command.client:
             return self._run(command.op)
         try:

@@ -12,7 +12,9 @@ out each poll:
   taking requests and writing the next batch (pipelining).
 - **send**: a poll's messages wait until the sync covering that poll's
   writes has returned; a poll that wrote nothing sends at once (after any
-  earlier poll's messages, so order per peer holds). A message to this node
+  earlier poll's messages, so order per peer holds). Its `send_early`
+  messages (a leader's appends) wait only for earlier polls' writes, so
+  followers write a batch while the leader does. A message to this node
   itself goes back into the server once released: that is how an engine
   learns its own log is durable.
 - **replies**: go to the waiting request handler at once (an answer comes
@@ -218,8 +220,10 @@ class CoreRuntime:
         assert self.server is not None and self.wal is not None
         while True:
             out: ServerOutput = self.server.poll()
-            if not (out.persist or out.send or out.replies):
+            if not (out.persist or out.send_early or out.send or out.replies):
                 return
+            if out.send_early:
+                self._held.append((self._written, out.send_early))  # what earlier polls wrote
             if out.persist:
                 ops = []
                 for record in out.persist:

@@ -63,6 +63,7 @@ class ServerOutput:
     """What the driver must do after a poll, in this order."""
 
     persist: tuple[Any, ...] = ()  # log operations and StoredSnapshots, in order; durable before `send` leaves
+    send_early: tuple[tuple[str, Any], ...] = ()  # (peer, message); waits only for earlier polls' persist
     send: tuple[tuple[str, Any], ...] = ()  # (peer, message)
     replies: tuple[tuple[Any, Any], ...] = ()  # (ref, reply message or ErrorReply); may go at once
     events: tuple[Any, ...] = ()  # for observation hooks and checkers
@@ -136,7 +137,8 @@ class CoreServer:
             self._observe(event)
         self._wake_waiters()
         replies, self._replies = self._replies, []
-        return ServerOutput(persist=out.persist, send=out.send, replies=tuple(replies), events=out.events)
+        return ServerOutput(persist=out.persist, send_early=out.send_early, send=out.send, replies=tuple(replies),
+                            events=out.events)
 
     def status(self) -> CoreStatusReply:
         s = self.node.engine.status()

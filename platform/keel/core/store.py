@@ -6,8 +6,9 @@ order, for prefix ranges) and a revision counter. A change happens inside a
 request (a whole `Txn`) shares that revision, and the counter moves only if
 the batch changed something (a delete of nothing is no change, as in etcd).
 Each change also appends an `Event` to the history, which `events` reads
-for watches from any revision above `compacted`; `compact(revision)` drops
-the history up to it, after which a watch from there raises `Compacted`.
+for watches from any revision at or above `compacted`; as in etcd,
+`compact(revision)` drops the history before that revision and keeps the
+revision itself, and a watch from an earlier one raises `Compacted`.
 
 The store keeps no old values of keys (no reads at past revisions): the
 history is what remembers, and only until it is compacted.
@@ -42,7 +43,7 @@ class KeyStore:
 
     def __init__(self) -> None:
         self.revision = 0
-        self.compacted = 0  # history at or below this revision is gone
+        self.compacted = 0  # history before this revision is gone
         self._keys: SortedDict[bytes, KeyValue] = SortedDict()
         self._history: list[Event] = []  # in revision order
         self._history_revisions: list[int] = []  # parallel to _history, for bisecting
@@ -70,10 +71,10 @@ class KeyStore:
         """Events on `key` (or under it) from revision `start` on, in order.
 
         Raises:
-            Compacted: `start` is at or below the compacted revision.
+            Compacted: `start` is below the compacted revision.
         """
-        if start <= self.compacted:
-            raise Compacted(f"watch from revision {start}: history up to {self.compacted} was compacted")
+        if start < self.compacted:
+            raise Compacted(f"watch from revision {start}: the history before {self.compacted} was compacted")
         end = prefix_end(key) if prefix else None
         for i in range(bisect.bisect_left(self._history_revisions, start), len(self._history)):
             event = self._history[i]
@@ -82,7 +83,7 @@ class KeyStore:
                 yield event
 
     def compact(self, revision: int) -> None:
-        """Forget the history up to `revision`.
+        """Forget the history before `revision`.
 
         Raises:
             KeelError: `revision` is above the current revision, or at or below the compacted one.
@@ -91,13 +92,20 @@ class KeyStore:
             raise KeelError(f"compact: revision {revision} is in the future (current revision {self.revision})")
         if revision <= self.compacted:
             raise KeelError(f"compact: revision {revision} is already compacted (compacted to {self.compacted})")
-        cut = bisect.bisect_right(self._history_revisions, revision)
+        cut = bisect.bisect_left(self._history_revisions, revision)
         del self._history[:cut]
         del self._history_revisions[:cut]
         self.compacted = revision
 
     def history_length(self) -> int:
         return len(self._history)
+
+    def trim(self, limit: int) -> None:
+        """Compact so that about `limit` events stay (whole revisions, so possibly a few more)."""
+        if len(self._history) > limit:
+            revision = self._history_revisions[len(self._history) - limit]
+            if revision > self.compacted:
+                self.compact(revision)
 
     # --- snapshots -------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ def holds(compare: Compare, kv: KeyValue | None) -> bool:
         raise KeelError(f"txn compare: operator {compare.op!r} is not one of {', '.join(_OPS)}")
     if compare.target == "value":
         if kv is None:
-            return compare.op == "!="  # an absent key has no value: unequal to any, neither below nor above
+            return False  # as in etcd: a value compare on an absent key fails, whatever the operator
         return test(kv.value, compare.value)
     number = {
         "version": kv.version if kv else 0,
