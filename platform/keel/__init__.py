@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pluggy
 
-__all__ = ["CONTRACT_VERSION", "PROJECT", "__version__", "hookimpl"]
+__all__ = ["CONTRACT_VERSION", "PROJECT", "Client", "__version__", "connect", "hookimpl"]
 
 __version__ = "0.1.0"
 
@@ -17,3 +19,16 @@ PROJECT = "keel"  # pluggy project name and entry-point group
 CONTRACT_VERSION = "1.0"
 
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# Every plugin imports `keel`; the client (trio, the transport interface,
+# the core's protocol) loads only when a program asks for it (PEP 562).
+_CLIENT_NAMES = ("Client", "connect")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLIENT_NAMES:
+        from keel import client  # noqa: PLC0415
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'keel' has no attribute {name!r}")

@@ -15,6 +15,7 @@ __all__ = [
     "LeaseExpired",
     "NotLeader",
     "PluginError",
+    "SessionExpired",
     "StorageError",
     "Unavailable",
     "WireError",
@@ -69,3 +70,11 @@ class Compacted(KeelError):
 
 class LeaseExpired(KeelError):
     """The lease expired or was revoked; whatever it protected is gone."""
+
+
+class SessionExpired(KeelError):
+    """The node no longer remembers this client's session (or this request's answer).
+
+    A request refused so was not applied now; whether an earlier attempt of
+    it was, only the client knows. A client starts a new session.
+    """

@@ -476,7 +476,7 @@ def test_a_retry_at_or_below_acked_is_refused_and_not_applied():
     feed.send(Put(b"a", b"1"), seq=1)
     feed.send(Put(b"b", b"1"), seq=2, acked=1)
     reply = feed.send(Put(b"a", b"1"), seq=1, acked=1)
-    error(reply, "error", r"session alice: request 1 was answered and acknowledged")
+    error(reply, "session_expired", r"session alice: request 1 was answered and acknowledged")
     assert feed.machine.store.revision == 2
 
 
@@ -484,7 +484,7 @@ def test_an_idle_session_expires_by_log_time_and_its_client_is_told():
     feed = Feed()
     feed.send(Put(b"a", b"1"), seq=1, at=0.0)
     feed.send(Put(b"b", b"1"), client="bob", seq=1, at=3601.0)
-    error(feed.send(Put(b"c", b"1"), seq=2, acked=1, at=3601.0), "error", r"session alice: expired")
+    error(feed.send(Put(b"c", b"1"), seq=2, acked=1, at=3601.0), "session_expired", r"session alice: expired")
     assert get(feed, b"c") is None
 
 

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keel.core.sessions import SessionTable
+from keel.errors import SessionExpired
 
 RUNS = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
@@ -56,7 +57,7 @@ def test_a_retry_of_an_acknowledged_request_is_refused():
     table = SessionTable()
     answered(table, "c", 1, "one")
     answered(table, "c", 2, "two", acked=1)
-    with pytest.raises(ValueError, match=r"session c: request 1 was answered and acknowledged before"):
+    with pytest.raises(SessionExpired, match=r"session c: request 1 was answered and acknowledged before"):
         table.lookup("c", 1, 1, 0.0)
 
 
@@ -73,13 +74,13 @@ def test_a_reordered_request_with_a_lower_acked_brings_nothing_back():
     answered(table, "c", 2, "two")
     answered(table, "c", 3, "three", acked=2)
     assert table.lookup("c", 4, 1, 0.0) == (False, None)
-    with pytest.raises(ValueError, match="request 2 was answered"):
+    with pytest.raises(SessionExpired, match="request 2 was answered"):
         table.lookup("c", 2, 1, 0.0)
 
 
 def test_an_unknown_client_that_acked_something_is_refused():
     """With acked > 0 the client had a session the table forgot: its requests may have been applied."""
-    with pytest.raises(ValueError, match=r"session ghost: expired \(idle or evicted\)"):
+    with pytest.raises(SessionExpired, match=r"session ghost: expired \(idle or evicted\)"):
         SessionTable().lookup("ghost", 5, 4, 0.0)
 
 
@@ -91,7 +92,7 @@ def test_an_idle_session_expires_by_log_time():
     answered(table, "c", 1, "one", at=100.0)
     answered(table, "other", 1, "x", at=111.0)
     assert len(table) == 1
-    with pytest.raises(ValueError, match="session c: expired"):
+    with pytest.raises(SessionExpired, match="session c: expired"):
         table.lookup("c", 2, 1, 111.0)
 
 
@@ -135,7 +136,7 @@ def test_log_time_never_goes_back():
     assert table.log_time == 50.0
     table.lookup("d", 2, 0, 3.0)
     assert table.log_time == 50.0
-    with pytest.raises(ValueError, match="session c: expired"):
+    with pytest.raises(SessionExpired, match="session c: expired"):
         table.lookup("c", 2, 1, 3.0)
 
 
@@ -157,7 +158,7 @@ def test_beyond_max_sessions_the_least_recently_used_goes():
     answered(table, "c", 1, "c1")
     assert [client for client, *_ in table.dump()[1]] == ["a", "c"]
     assert table.lookup("a", 1, 0, 0.0) == (True, "a1")
-    with pytest.raises(ValueError, match="session b: expired"):
+    with pytest.raises(SessionExpired, match="session b: expired"):
         table.lookup("b", 2, 1, 0.0)
 
 
@@ -174,7 +175,7 @@ def test_beyond_max_pending_the_oldest_answers_go_and_count_as_acknowledged():
     table = SessionTable(max_pending=2)
     for seq in (1, 2, 3):
         answered(table, "c", seq, seq)
-    with pytest.raises(ValueError, match="request 1 was answered and acknowledged"):
+    with pytest.raises(SessionExpired, match="request 1 was answered and acknowledged"):
         table.lookup("c", 1, 0, 0.0)
     assert table.lookup("c", 2, 0, 0.0) == (True, 2)
     assert table.lookup("c", 3, 0, 0.0) == (True, 3)
@@ -197,7 +198,7 @@ def test_a_loaded_dump_keeps_answers_acks_and_the_order_of_use():
     assert loaded.dump() == table.dump()
     assert [client for client, *_ in loaded.dump()[1]] == ["a", "c"]
     assert loaded.lookup("a", 1, 0, 13.0) == (True, "a1")
-    with pytest.raises(ValueError, match="session b: expired"):
+    with pytest.raises(SessionExpired, match="session b: expired"):
         loaded.lookup("b", 3, 2, 4.0)  # b was evicted from both alike
 
 
@@ -230,7 +231,7 @@ def test_while_its_session_lives_a_request_is_applied_once_and_answered_with_its
         at += step
         try:
             seen, answer = table.lookup(client, seq, min(acked, seq - 1), at)
-        except ValueError:
+        except SessionExpired:
             sweep()
             continue
         sweep()

@@ -8,11 +8,12 @@ from typing import Any
 
 import attrs
 import trio
-from rich.table import Table
+from rich.console import Group, RenderableType
 
 from keel import plugins
 from keel.cli.output import make_table, print_json, print_rich
 from keel.contract import Kind
+from keel.core.api import CoreStatusReply
 from keel.errors import Unavailable
 from keel.local import ClusterFile, ClusterNode
 from keel.status import StatusReply, fetch_status
@@ -68,8 +69,37 @@ class NodeRow:
                      "sent": p.sent, "dropped": p.dropped, "received": p.received}
                     for p in self.reply.peers
                 ],
+                "core": _core_json(self.reply.core),
             }
         return row
+
+
+def _core_json(core: CoreStatusReply | None) -> dict[str, Any] | None:
+    if core is None:
+        return None
+    return {
+        "consensus": core.consensus,
+        "role": core.role,
+        "leader": core.leader,
+        "term": core.term,
+        "commit_index": core.commit_index,
+        "applied_index": core.applied_index,
+        "last_index": core.last_index,
+        "revision": core.revision,
+        "voters": list(core.voters),
+        "learners": list(core.learners),
+        "log_bytes": core.log_bytes,
+    }
+
+
+def _size(count: int) -> str:
+    """Bytes as people read them: 812 B, 3.4 KiB, 12.0 MiB."""
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{count} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
 
 
 async def collect(cluster: ClusterFile, connect: Any, settings: ClientSettings, *, timeout: float) -> list[NodeRow]:
@@ -95,9 +125,9 @@ def _peers(reply: StatusReply | None) -> str:
     return f"{len(alive)}/{len(reply.peers)} heard"
 
 
-def render(rows: list[NodeRow], *, title: str | None = None) -> Table:
-    """The status table people read."""
-    return make_table(
+def render(rows: list[NodeRow], *, title: str | None = None) -> RenderableType:
+    """The status tables people read: every node, then the consensus state of the core nodes that answered."""
+    nodes = make_table(
         ["node", "roles", "state", "pid", "peer address", "client address", "uptime", "peers"],
         [
             [
@@ -114,6 +144,15 @@ def render(rows: list[NodeRow], *, title: str | None = None) -> Table:
         ],
         title=title,
     )
+    cores = [(row.node.id, row.reply.core) for row in rows if row.reply is not None and row.reply.core is not None]
+    if not cores:
+        return nodes
+    core = make_table(
+        ["node", "role", "leader", "term", "commit", "applied", "log"],
+        [[node_id, c.role, c.leader or "none", c.term, c.commit_index, c.applied_index, _size(c.log_bytes)]
+         for node_id, c in cores],
+    )
+    return Group(nodes, core)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -128,7 +128,8 @@ class Observer:
             return
         if isinstance(command.op, (LeaseExpire, LeaseRevoke)) and not isinstance(event.result, ErrorReply):
             self.ended.setdefault(command.op.id, time)
-        if command.seq > 0:
+        if command.seq > 0 and not (isinstance(event.result, ErrorReply) and event.result.kind == "session_expired"):
+            # A refusal is not an execution: a late duplicate of an acknowledged request is refused so.
             answer = wire.encode(event.result)
             seen = self.answers.setdefault((command.client, command.seq), (event.index, answer))
             if seen[1] != answer:

@@ -54,7 +54,7 @@ class SimCoreServer:
     def poll(self) -> Output:
         out = self.server.poll()
         replies = [(client, Response(rid, reply)) for (client, rid), reply in out.replies]
-        return Output(persist=out.persist, send=(*out.send, *replies), events=out.events)
+        return Output(persist=out.persist, send_early=out.send_early, send=(*out.send, *replies), events=out.events)
 
 
 @attrs.define

@@ -12,7 +12,9 @@ driver and differ only in where records go:
   writes snapshots to `keel.core.log.SnapshotStore` and the rest to the
   durable log; the simulator to its disk.
 - `send` becomes `(dst, message)` pairs, which the caller releases only
-  once everything persisted so far is durable. A message addressed to this
+  once everything persisted so far is durable; `send_early` once what
+  earlier polls persisted is (a second `Ready` in one poll sends its early
+  messages with `send`, since the first one's persist precedes it). A message addressed to this
   node itself must come back through `receive` once durable (engines use it
   to count their own log as replicated); engines must not rely on it
   arriving.
@@ -201,15 +203,16 @@ class EngineNode:
         persist: list[Any] = []
         send: list[tuple[str, Any]] = []
         events: list[Any] = []
-        self._carry_out(self.engine.poll(), persist, send, events)
+        early: list[tuple[str, Any]] = []
+        self._carry_out(self.engine.poll(), persist, early, send, events)
         if self.snapshot_every and self.machine.index - self.snapshot_index >= self.snapshot_every:
             meta = SnapshotMeta(index=self.machine.index, term=self.last_term)
             blob = self.machine.snapshot()
             persist.append(StoredSnapshot(meta, blob))
             self.snapshot_index = self.machine.index
             self.engine.snapshot_taken(meta, blob)
-            self._carry_out(self.engine.poll(), persist, send, events)
-        return Output(persist=persist, send=send, events=events)
+            self._carry_out(self.engine.poll(), persist, send, send, events)  # its early sends wait with the rest
+        return Output(persist=persist, send_early=early, send=send, events=events)
 
     # --- what a test's client does -----------------------------------------------
 
@@ -224,7 +227,8 @@ class EngineNode:
 
     # --- carrying out a Ready ------------------------------------------------------
 
-    def _carry_out(self, ready: Ready, persist: list[Any], send: list[tuple[str, Any]], events: list[Any]) -> None:
+    def _carry_out(self, ready: Ready, persist: list[Any], early: list[tuple[str, Any]], send: list[tuple[str, Any]],
+                   events: list[Any]) -> None:
         if ready.install is not None:
             meta, blob = ready.install.meta, ready.install.data
             if meta.index <= self.machine.index:
@@ -234,6 +238,7 @@ class EngineNode:
             self.snapshot_index, self.last_term = meta.index, meta.term
             events.append(Installed(meta.index, self.machine.digest))
         persist.extend(ready.persist)
+        early.extend((out.dst, out.message) for out in ready.send_early)
         send.extend((out.dst, out.message) for out in ready.send)
         for entry in ready.committed:
             if self._offer is not None:

@@ -6,9 +6,12 @@ messages as `receive(src, message)`, client intent as `propose`,
 randomness as one `random.Random` given to its factory. Between calls the
 driver polls `poll()` and carries out the `Ready` it returns, in this order:
 
-1. apply `persist` to the durable log and fsync it;
-2. only then send `send` (messages may depend on what was persisted:
-   a vote, an accepted entry);
+1. apply `persist` to the durable log and fsync it; `send_early` may leave
+   meanwhile, as soon as everything persisted by *earlier* `Ready`s is
+   durable (messages that do not depend on this one's persist: a leader's
+   appends, since it counts its own log as replicated only once durable);
+2. only then send `send` (messages that depend on what was persisted:
+   a vote, an acknowledged entry);
 3. if `install` is set, replace the state machine with that snapshot;
 4. apply `committed` to the state machine, in index order (exactly once
    across the engine's life: the engine never hands out an index twice,
@@ -105,6 +108,7 @@ class Ready:
     """What the driver must do now, in the order the fields are listed."""
 
     persist: tuple[LogOp, ...] = ()  # durable (fsynced) before any of `send` leaves
+    send_early: tuple[Outbound, ...] = ()  # may leave before `persist` is durable (after earlier Readys' is)
     send: tuple[Outbound, ...] = ()
     install: SnapshotToInstall | None = None  # before `committed`, which continue after it
     committed: tuple[Entry, ...] = ()  # in index order, each exactly once; skip non-COMMAND kinds
@@ -112,7 +116,8 @@ class Ready:
     events: tuple[RoleChanged | LeaderChanged, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.persist or self.send or self.install or self.committed or self.reads or self.events)
+        return bool(self.persist or self.send_early or self.send or self.install or self.committed or self.reads
+                    or self.events)
 
 
 @attrs.frozen(kw_only=True)

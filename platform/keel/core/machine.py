@@ -47,7 +47,7 @@ from keel.core.sessions import SessionTable
 from keel.core.snapshot import decode_snapshot, encode_snapshot
 from keel.core.store import KeyStore, Writes
 from keel.core.txn import check_ops, holds
-from keel.errors import KeelError, LeaseExpired, WireError
+from keel.errors import KeelError, LeaseExpired, SessionExpired, WireError
 from keel.transport.envelope import ErrorReply, error_reply
 from keel.wire import AnyMessage, message
 
@@ -114,8 +114,8 @@ class CoreMachine:
             return self._run(command.op)
         try:
             seen, answer = self.sessions.lookup(command.client, command.seq, command.acked, command.at)
-        except ValueError as exc:
-            return ErrorReply("error", str(exc))
+        except SessionExpired as exc:
+            return error_reply(exc)
         if seen:
             return answer
         answer = self._run(command.op)

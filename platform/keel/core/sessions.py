@@ -15,9 +15,14 @@ replica must forget the same sessions at the same index:
 - beyond `max_sessions`, the least recently used is dropped;
 - a client keeps at most `max_pending` answers; beyond that its oldest go.
 A request from a client the table forgot (acked > 0 but no session), or
-with a seq it already dropped, is refused with `SessionExpired` semantics
-(a `KeelError` naming it): it may or may not have been applied, and only
-the client can decide what to do.
+with a seq it already dropped, is refused with `SessionExpired`: it is not
+applied now, but an earlier attempt may have been, and only the client can
+tell. A late duplicate of a request the client has already acknowledged
+gets the same refusal, which nobody waits for. One hole remains: a client
+forgotten before its first answer arrived (acked still 0) looks new, so a
+retry of its first requests would apply again; that takes an hour of
+silence with a request in flight, or more than `max_sessions` new clients
+meanwhile.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from collections import OrderedDict
 from typing import Any
 
 import attrs
+
+from keel.errors import SessionExpired
 
 __all__ = ["DEFAULT_IDLE_EXPIRY_S", "DEFAULT_MAX_PENDING", "DEFAULT_MAX_SESSIONS", "Session", "SessionTable"]
 
@@ -61,7 +68,7 @@ class SessionTable:
         Also forgets what `acked` allows and expires idle sessions as of log time `at`.
 
         Raises:
-            ValueError: the request can no longer be told apart from an
+            SessionExpired: the request can no longer be told apart from an
                 applied one (its session or its answer was forgotten); the
                 message says why.
         """
@@ -69,7 +76,7 @@ class SessionTable:
         session = self._sessions.get(client)
         if session is None:
             if acked > 0:
-                raise ValueError(f"session {client}: expired (idle or evicted); its requests may or may not "
+                raise SessionExpired(f"session {client}: expired (idle or evicted); its requests may or may not "
                                  f"have been applied")
             return False, None
         self._sessions.move_to_end(client)
@@ -81,7 +88,7 @@ class SessionTable:
         if seq in session.answers:
             return True, session.answers[seq]
         if seq <= session.acked:
-            raise ValueError(f"session {client}: request {seq} was answered and acknowledged before")
+            raise SessionExpired(f"session {client}: request {seq} was answered and acknowledged before")
         return False, None
 
     def record(self, client: str, seq: int, answer: Any) -> None:

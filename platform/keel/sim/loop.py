@@ -295,18 +295,23 @@ class Simulation:
         assert host.node is not None
         output: Polled = host.node.poll()
         wire_only = self.config.wire_only
+        before = host.disk.written
         if output.persist:
             upto = host.disk.write(tuple(Payload.of(r, wire_only=wire_only) for r in output.persist))
             done = max(host.disk.sync_done_at, self.now + self.rng.uniform(*self.config.fsync))
             host.disk.sync_done_at = done
             self._record(Kind.PERSIST, node_id, data=(len(output.persist), upto))
             self._push(done, _Synced(node_id, host.incarnation, upto))
+        early = tuple((self._known(dst), Payload.of(msg, wire_only=wire_only))
+                      for dst, msg in getattr(output, "send_early", ()))
         sends = tuple((self._known(dst), Payload.of(msg, wire_only=wire_only)) for dst, msg in output.send)
-        if host.disk.pending:
-            if sends:
-                host.held.append((host.disk.written, sends))
-        else:
-            self._transmit(node_id, sends)
+        for needed, batch in ((before, early), (host.disk.written, sends)):
+            if not batch:
+                continue
+            if host.held or host.disk.durable < needed:  # behind what it waits for, or behind held sends
+                host.held.append((needed, batch))
+            else:
+                self._transmit(node_id, batch)
         for event in output.events:
             self._record(Kind.EVENT, node_id, data=event)
             for observer in self._observers:

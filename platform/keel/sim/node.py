@@ -10,7 +10,8 @@ carries out the returned record in this order:
    fsync starts; they become durable when it completes.
 2. `send`: each `(dst, message)` leaves only once every record written so far
    (by this poll and every earlier one) is durable. Until then the sends are
-   held, in order; a crash drops them.
+   held, in order; a crash drops them. `send_early` (optional) leaves once
+   what *earlier* polls wrote is durable, before this poll's `send`.
 3. `events`: what the node wants checkers to see (a committed entry, a role
    change, a client's invoke/ok/fail/info). They go into the trace at once
    and to every observer; they never leave the node over the network.
@@ -43,6 +44,8 @@ class Output:
 
     persist: tuple[Any, ...] = attrs.field(default=(), converter=tuple)  # appended to disk; durable before any `send` leaves
     send: tuple[tuple[str, Any], ...] = attrs.field(default=(), converter=tuple)  # (dst node id, message), sent in order
+    # Like `send`, but waiting only for what earlier polls persisted, not this one's; sent before `send`.
+    send_early: tuple[tuple[str, Any], ...] = attrs.field(default=(), converter=tuple)
     events: tuple[Any, ...] = attrs.field(default=(), converter=tuple)  # for checkers and the trace; never sent
 
 

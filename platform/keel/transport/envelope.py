@@ -43,6 +43,7 @@ _KINDS: dict[str, type[errors.KeelError]] = {
     "storage": errors.StorageError,
     "compacted": errors.Compacted,
     "lease_expired": errors.LeaseExpired,
+    "session_expired": errors.SessionExpired,
     "error": errors.KeelError,
 }
 

@@ -6,7 +6,12 @@ over and starts afresh. Log operations keep their order, and consecutive
 driver as one append and one fsync (group commit). The stable state (term
 and vote) is written at most once per `Ready`, as it stands at `take`: the
 driver makes all of `persist` durable before any of `send` leaves, so every
-message is sent on top of the term and vote it was decided under.
+message is sent on top of the term and vote it was decided under. A
+leader's appends and heartbeats go in `send_early` instead: they depend on
+nothing in this `Ready` (the leader's term was durable before it could win
+votes, and it counts its own log only once durable, through its own
+acknowledgement, which waits in `send`), so followers write the entries
+while the leader does, not after (thesis §10.2.1).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ class Outbox:
         self._stable: HardState | None = None
         self._persist: list[LogOp] = []
         self._send: list[Outbound] = []
+        self._early: list[Outbound] = []
         self._install: SnapshotToInstall | None = None
         self._reads: list[ReadReady] = []
         self._events: list[RoleChanged | LeaderChanged] = []
@@ -47,8 +53,8 @@ class Outbox:
         else:
             self._persist.append(op)
 
-    def send(self, dst: str, message: Any) -> None:
-        self._send.append(Outbound(dst, message))
+    def send(self, dst: str, message: Any, *, early: bool = False) -> None:
+        (self._early if early else self._send).append(Outbound(dst, message))
 
     def install(self, snapshot: SnapshotToInstall) -> None:
         """Replace the state machine; a later snapshot in the same poll supersedes this one."""
@@ -65,7 +71,8 @@ class Outbox:
         persist = tuple(self._persist)
         if self._stable is not None:
             persist = (SaveStable(wire.encode(self._stable)),) + persist
-        ready = Ready(persist=persist, send=tuple(self._send), install=self._install, committed=committed,
+        ready = Ready(persist=persist, send_early=tuple(self._early), send=tuple(self._send), install=self._install,
+                      committed=committed,
                       reads=tuple(self._reads), events=tuple(self._events))
         self._clear()
         return ready

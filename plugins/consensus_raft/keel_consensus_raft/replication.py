@@ -163,7 +163,7 @@ def heartbeat(s: RaftState) -> None:
         if progress is None:
             continue
         progress.heartbeat_tick(STALL_HEARTBEATS)
-        s.send(peer, Heartbeat(term=s.term, commit=min(s.commit, progress.match), beat=s.beat))
+        s.send(peer, Heartbeat(term=s.term, commit=min(s.commit, progress.match), beat=s.beat), early=True)
     if s.progress[s.node_id].match < s.log.last_index:
         s.self_acked = 0  # our durability note may have been lost: `flush` sends another
     transfer.on_heartbeat(s)
@@ -198,5 +198,5 @@ def _send(s: RaftState, peer: str, progress: Progress) -> None:
         if not entries and progress.mode is Mode.REPLICATE:
             return  # caught up; heartbeats carry the commit index
         s.send(peer, AppendEntries(term=s.term, prev_index=prev, prev_term=prev_term, entries=entries,
-                                   commit=s.commit, beat=s.beat))
+                                   commit=s.commit, beat=s.beat), early=True)
         progress.sent(entries[-1].index if entries else prev)

@@ -99,8 +99,9 @@ class RaftState:
     snapshot_data: bytes | None = None  # the data of `log.snapshot`, once the driver handed it over
     incoming: IncomingSnapshot | None = None
 
-    def send(self, dst: str, message: Any) -> None:
-        self.out.send(dst, message)
+    def send(self, dst: str, message: Any, *, early: bool = False) -> None:
+        """Queue a message; `early` ones may leave before this poll's persist is durable (see `Outbox`)."""
+        self.out.send(dst, message, early=early)
 
     def save_stable(self) -> None:
         """Term or vote changed: persist them before any message sent from now on."""

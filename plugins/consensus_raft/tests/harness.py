@@ -112,7 +112,7 @@ class Net:
         if ready.install is not None:
             machine.installed.append(ready.install.meta)
         machine.applied.extend(ready.committed)
-        for out in ready.send:
+        for out in (*ready.send_early, *ready.send):
             self.queue.append((node, out.dst, out.message))
         return ready
 
@@ -186,7 +186,7 @@ class Net:
 
     def sent(self, node: str, kind: type | None = None) -> list[tuple[str, Any]]:
         """(dst, message) pairs `node` sent, of one message type or all."""
-        return [(out.dst, out.message) for ready in self.readies[node] for out in ready.send
+        return [(out.dst, out.message) for ready in self.readies[node] for out in (*ready.send_early, *ready.send)
                 if kind is None or isinstance(out.message, kind)]
 
     def persisted(self, node: str) -> list[Any]:

@@ -33,7 +33,7 @@ def test_proposals_between_polls_travel_in_one_append_and_one_persist():
     ready = net.poll("n1")
     appends = [op for op in ready.persist if isinstance(op, Append)]
     assert [len(op.entries) for op in appends] == [10]
-    sent = [(out.dst, len(out.message.entries)) for out in ready.send if isinstance(out.message, AppendEntries)]
+    sent = [(out.dst, len(out.message.entries)) for out in ready.send_early if isinstance(out.message, AppendEntries)]
     assert sent == [("n2", 10), ("n3", 10)]
 
 
@@ -212,3 +212,15 @@ def test_an_old_term_entry_is_committed_only_under_an_entry_of_the_leaders_term(
     net.run(3 * HEARTBEAT)
     at_two = {(node, e.term) for node in ids for e in net.machines[node].applied if e.index == 2}
     assert {term for _, term in at_two} == {3}, f"index 2 applied with different terms: {sorted(at_two)}"
+
+
+def test_a_leaders_appends_leave_before_its_own_write_but_its_acknowledgement_after():
+    """Thesis §10.2.1: the leader may write its log in parallel with replicating it; it counts itself once durable."""
+    net = Net(("n1", "n2", "n3"))
+    net.elect("n1")
+    net.forget()
+    net.propose("n1", b"k=v")
+    ready = net.poll("n1")
+    assert any(isinstance(op, Append) for op in ready.persist)
+    assert {out.dst for out in ready.send_early if isinstance(out.message, AppendEntries)} == {"n2", "n3"}
+    assert [out.dst for out in ready.send if isinstance(out.message, AppendReply)] == ["n1"]
