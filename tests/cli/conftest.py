@@ -35,3 +35,16 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *, status: i
     assert len(lines) == 1, result.stderr
     assert words in lines[0]
     assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.fixture(scope="package")
+def core_cluster(tmp_path_factory: pytest.TempPathFactory):  # -> Iterator[RunningCluster]
+    """One real three-node core for the client commands' tests; each test keeps to keys of its own."""
+    from tests.client.cluster import RunningCluster  # noqa: PLC0415 - only the tests that need a cluster pay
+
+    running = RunningCluster(tmp_path_factory.mktemp("keel-cli") / "cluster")
+    try:
+        running.wait_for_leader()
+        yield running
+    finally:
+        running.stop()

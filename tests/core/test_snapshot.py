@@ -23,7 +23,7 @@ from keel import wire
 from keel.core.api import Compact, Leader, LeaseGrant, LeaseRevoke, Put, PutReply, Range
 from keel.core.machine import Command, CoreMachine
 from keel.core.sessions import SessionTable
-from keel.core.snapshot import MachineSnapshot
+from keel.core.snapshot import FORMAT
 from keel.errors import Compacted, WireError
 
 from .machines import KEY_POOL, Feed, commands, entry, feed_all, live
@@ -117,23 +117,27 @@ def test_a_damaged_snapshot_is_refused_and_leaves_the_machine_as_it_was(blob):
 def test_a_message_that_is_not_a_snapshot_is_refused_naming_it():
     feed = sample()
     before = feed.machine.snapshot()
-    with pytest.raises(WireError, match="^core snapshot: found Put$"):
+    with pytest.raises(WireError, match="^core snapshot: top level: expected an array of 11"):
         feed.machine.restore(wire.encode(Put(b"a", b"1")))
     assert feed.machine.snapshot() == before
 
 
-def test_a_snapshot_with_a_field_of_the_wrong_type_is_refused():
+@pytest.mark.parametrize(("position", "bad", "named"), [
+    (3, "three", "revision"), (0, FORMAT + 1, "format"), (5, [["k"]], "keys"), (6, [[9, b"k", b"", 1, 1, 1, 0]], "kind"),
+])
+def test_a_snapshot_with_a_field_of_the_wrong_type_is_refused(position, bad, named):
     raw = cbor2.loads(sample().machine.snapshot())
-    raw[1]["revision"] = "three"
-    with pytest.raises(WireError, match="revision"):
-        CoreMachine().restore(cbor2.dumps(raw, canonical=True))
+    raw[position] = bad
+    machine = CoreMachine()
+    with pytest.raises(WireError, match=named):
+        machine.restore(cbor2.dumps(raw, canonical=True))
+    assert machine.snapshot() == CoreMachine().snapshot()
 
 
-def test_a_snapshot_is_a_core_snapshot_message_at_the_machines_index():
+def test_a_snapshot_opens_with_its_format_and_the_machines_index_digest_and_revision():
     feed = sample()
-    snap = wire.decode(feed.machine.snapshot())
-    assert isinstance(snap, MachineSnapshot)
-    assert (snap.index, snap.digest, snap.revision) == (3, feed.machine.digest, 2)
+    raw = cbor2.loads(feed.machine.snapshot())
+    assert raw[:4] == [FORMAT, 3, feed.machine.digest, 2]
 
 
 @given(batch=commands(max_size=30), after=commands(max_size=10))

@@ -1,7 +1,8 @@
 """`keel bench`: measurements that `make bench` prints and records in docs/benchmarks.md."""
 
+from keel.bench.core import CoreBench, bench_core
 from keel.bench.report import machine, write_docs
 from keel.bench.transport import bench_transport
 from keel.bench.wire import bench_wire
 
-__all__ = ["bench_transport", "bench_wire", "machine", "write_docs"]
+__all__ = ["CoreBench", "bench_core", "bench_transport", "bench_wire", "machine", "write_docs"]

@@ -8,26 +8,38 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from keel.bench import bench_transport, bench_wire, write_docs
+from keel.bench import CoreBench, bench_core, bench_transport, bench_wire, write_docs
 from keel.bench import machine
 from keel.cli.output import print_json, print_table
+from keel.contract import Kind
 from keel.errors import ConfigError
+from keel import plugins
 
 __all__ = ["add_parser"]
 
-TARGETS = ("wire", "transport", "all")
+TARGETS = ("wire", "transport", "core", "all")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "bench",
         help="measure keel's speed on this machine",
-        description="Measure the wire codec (wire), a transport between two endpoints on 127.0.0.1 (transport), or both (all).",
+        description="Measure the wire codec (wire), a transport between two endpoints on 127.0.0.1 (transport), "
+                    "a local 3-node core with its durable log on, through the client library (core), or all three.",
     )
     parser.add_argument("target", choices=TARGETS, help="what to measure")
     parser.add_argument("--transport", default="tcp", metavar="NAME", help="transport plugin to measure (default: tcp)")
     parser.add_argument("--messages", type=int, default=100_000, metavar="N", help="one-way messages to send (default: 100000)")
     parser.add_argument("--requests", type=int, default=5_000, metavar="N", help="requests to send (default: 5000)")
+    core = CoreBench()
+    parser.add_argument("--consensus", default=core.consensus, metavar="NAME",
+                        help=f"core: consensus plugin (default: {core.consensus})")
+    parser.add_argument("--clients", type=int, default=core.clients, metavar="N",
+                        help=f"core: writers at once, one write in flight each (default: {core.clients})")
+    parser.add_argument("--writes", type=int, default=core.writes, metavar="N",
+                        help=f"core: writes in the throughput run (default: {core.writes})")
+    parser.add_argument("--failovers", type=int, default=core.failovers, metavar="N",
+                        help=f"core: times the leader is killed (default: {core.failovers})")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.add_argument("--write-docs", metavar="FILE", help="also record the figures in FILE (docs/benchmarks.md)")
     parser.set_defaults(run=run)
@@ -38,11 +50,20 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--messages", f"{args.messages} is below 1")
     if args.requests < 64:
         raise ConfigError("--requests", f"{args.requests} is below 64 (one per request in flight)")
+    for name in ("clients", "writes"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name}", f"{getattr(args, name)} is below 1")
+    if args.failovers < 0:
+        raise ConfigError("--failovers", f"{args.failovers} is below 0")
     results: dict[str, Any] = {"machine": machine()}
     if args.target in ("wire", "all"):
         results["wire"] = bench_wire()
     if args.target in ("transport", "all"):
         results["transport"] = bench_transport(args.transport, messages=args.messages, requests=args.requests)
+    if args.target in ("core", "all"):
+        plugins.load().get(Kind.CONSENSUS, args.consensus, field="--consensus")
+        results["core"] = bench_core(CoreBench(consensus=args.consensus, clients=args.clients, writes=args.writes,
+                                               failovers=args.failovers))
     if args.json:
         print_json(results)
     else:

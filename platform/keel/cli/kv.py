@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import sys
 from typing import Any
 
 import trio
 
 from keel.cli.connection import add_connection_args, open_client
+from keel.cli.lease import lease_id
 from keel.cli.output import print_json
 from keel.core.api import Event, KeyValue
 from keel.errors import ConfigError, KeelError
@@ -27,7 +29,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     put = _verb(verbs, "put", "set a key", "Set KEY to VALUE; prints OK.", _put)
     put.add_argument("key", metavar="KEY")
     put.add_argument("value", metavar="VALUE")
-    put.add_argument("--lease", type=int, metavar="ID", help="attach the key to this lease (keel lease grant)")
+    put.add_argument("--lease", type=lease_id, metavar="ID", help="attach the key to this lease (keel lease grant)")
 
     get = _verb(verbs, "get", "print a key's value",
                 "Print KEY's value. Exits 1, saying so on stderr, when there is no such key.", _get)
@@ -87,8 +89,12 @@ def kv_json(kv: KeyValue) -> dict[str, Any]:
 
 
 def _write(*parts: bytes) -> None:
-    sys.stdout.buffer.write(b"".join(parts) + b"\n")
-    sys.stdout.buffer.flush()
+    try:
+        sys.stdout.buffer.write(b"".join(parts) + b"\n")
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:  # `keel kv watch … | head`: the reader has had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so Python's final flush cannot fail again
+        raise KeelError("stdout: closed by the reader") from None
 
 
 async def _put(args: argparse.Namespace) -> int:

@@ -10,7 +10,18 @@ import trio
 from keel.cli.connection import add_connection_args, open_client, positive
 from keel.cli.output import print_json
 
-__all__ = ["add_parser"]
+__all__ = ["add_parser", "lease_id"]
+
+
+def lease_id(text: str) -> int:
+    """A lease id from the command line (an argparse type: a mistake is a one-line usage error)."""
+    try:
+        number = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a lease id (a whole number)") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a lease id (ids start at 1)")
+    return number
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -26,11 +37,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     grant.add_argument("ttl", type=float, metavar="TTL", help="seconds the lease lives without keep-alives")
 
     revoke = _verb(verbs, "revoke", "revoke a lease", "Revoke lease ID now, deleting its keys.", _revoke)
-    revoke.add_argument("id", type=int, metavar="ID")
+    revoke.add_argument("id", type=lease_id, metavar="ID")
 
     keepalive = _verb(verbs, "keepalive", "keep a lease alive",
                       "Keep lease ID alive until Ctrl-C (with --once: refresh it once and exit).", _keepalive)
-    keepalive.add_argument("id", type=int, metavar="ID")
+    keepalive.add_argument("id", type=lease_id, metavar="ID")
     keepalive.add_argument("--once", action="store_true", help="refresh once and exit")
 
 

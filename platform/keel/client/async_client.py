@@ -11,6 +11,7 @@ core did not answer in time, or the core's own (`LeaseExpired`,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import secrets
@@ -112,10 +113,12 @@ class AsyncClient:
     def watch(self, key: BytesLike, *, prefix: bool = False, start_revision: int = 0) -> Watcher:
         """An async iterator of every change to `key` (or under it), once each, in order.
 
-        From `start_revision` (0: changes after now). It resumes after the
-        last event it received across reconnects and leader changes; it
-        raises `Compacted` if its revision was compacted away, `Unavailable`
-        if no node answered a poll within the deadline.
+        From `start_revision`; 0: the changes after the watch starts, which
+        is at its first poll, or at `await watcher.start()` called before
+        (do that when writes may happen between creating and iterating it).
+        It resumes after the last event it received across reconnects and
+        leader changes; it raises `Compacted` if its revision was compacted
+        away, `Unavailable` if no node answered a poll within the deadline.
         """
         if start_revision < 0:
             raise ValueError(f"watch: start_revision {start_revision} is below 0")
@@ -178,9 +181,13 @@ class AsyncClient:
             undo = lease.on_lost(body.cancel)
             try:
                 yield lease
-            finally:
+            except BaseException:
                 undo()
-                await lease.revoke(self.caller)  # raises LeaseExpired for a loss nobody noticed
+                with contextlib.suppress(LeaseExpired):  # the body's own error says more
+                    await lease.revoke(self.caller)
+                raise
+            undo()
+            await lease.revoke(self.caller)  # raises LeaseExpired for a loss nobody noticed
         lease.check()
 
     @asynccontextmanager

@@ -12,9 +12,9 @@ campaign). What ends an attempt decides the next:
 - `NotLeader` without a usable hint (an election is on) or `Unavailable`
   (no connection, no answer, no quorum): back off, then ask the next node.
 
-A mutating request keeps its seq over all its attempts, so the core's
-session table applies it once however many nodes saw it; once the call
-ends, answered or not, the seq is settled and never sent again.
+A mutating request keeps its session id and seq over all its attempts, so
+the core's session table applies it once however many nodes saw it; once
+the call ends, answered or not, the seq is settled and never sent again.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from keel.client.pool import Pool
 from keel.client.routing import Routing
 from keel.client.session import Session
 from keel.core.api import Call, CoreStatus, CoreStatusReply
-from keel.errors import KeelError, NotLeader, Unavailable
+from keel.errors import KeelError, NotLeader, SessionExpired, Unavailable
 
 __all__ = ["Caller"]
 
@@ -61,20 +61,26 @@ class Caller:
 
         Raises:
             Unavailable: no answer within the deadline.
+            SessionExpired: the core forgot this client's session, so whether
+                an earlier attempt of this request was applied is unknown; the
+                next request starts a new session.
             KeelError: the core's answer was an error (`LeaseExpired`…).
         """
-        seq = self.session.begin()
+        client, seq = self.session.begin()
         answered = False
         try:
-            reply = await self._call(lambda: Call(self.session.client, seq, self.session.acked, op), op,
+            reply = await self._call(lambda: Call(client, seq, self.session.acked_for(client), op), op,
                                      leader=True, wait=wait, deadline=deadline)
             answered = True
             return reply
+        except SessionExpired:
+            self.session.expired(client)  # this request's fate is unknown; the next ones start a new session
+            raise
         except KeelError as exc:
             answered = not isinstance(exc, Unavailable)  # our own give-up, or the core's refusal
             raise
         finally:
-            self.session.settle(seq, answered=answered)
+            self.session.settle(client, seq, answered=answered)
 
     async def read(self, op: Any, *, leader: bool = True, wait: float = 0.0, deadline: float | None = None) -> Any:
         """Send a request that changes nothing (seq 0): a read, a watch poll, a keep-alive.

@@ -7,9 +7,10 @@ simply asked again, elsewhere, from the same revision. The cursor keeps
 that revision and the events received but not yet handed out; it is plain
 data, so the blocking client's iterator keeps it across `trio.run`s.
 
-A watch from revision 0 starts after the revision the leader has now (one
-linearizable read first), so it sees exactly the changes made after it
-started, whichever node its polls go to.
+A watch from revision 0 starts after the revision the leader has when it
+starts (one linearizable read): at its first poll, or earlier at
+`await watcher.start()`. From then on it sees exactly the changes made
+after that, whichever node its polls go to.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from keel.client.caller import Caller
 from keel.core.api import Event, Range, Watch, WatchReply
 from keel.errors import KeelError
 
-__all__ = ["WATCH_WAIT_S", "WatchCursor", "Watcher", "poll"]
+__all__ = ["WATCH_WAIT_S", "WatchCursor", "Watcher", "pin", "poll"]
 
 WATCH_WAIT_S = 5.0  # seconds a node may hold one poll; a dead node's connection fails much sooner
 
@@ -45,10 +46,7 @@ async def poll(caller: Caller, cursor: WatchCursor) -> None:
             current state and watch again from after it.
         Unavailable: no node answered within the caller's deadline.
     """
-    if cursor.next_revision == 0:
-        read = await caller.read(Range(cursor.key, prefix=cursor.prefix, limit=1, keys_only=True))
-        cursor.next_revision = read.revision + 1
-    start = cursor.next_revision
+    start = await pin(caller, cursor)
     reply = await caller.read(Watch(cursor.key, cursor.prefix, start, WATCH_WAIT_S), leader=False,
                               wait=WATCH_WAIT_S)
     if not isinstance(reply, WatchReply):
@@ -57,6 +55,14 @@ async def poll(caller: Caller, cursor: WatchCursor) -> None:
     # below the start cannot come from a correct node; dropping them keeps "once".
     cursor.pending.extend(e for e in reply.events if e.kv.mod_revision >= start)
     cursor.next_revision = max(start, reply.next_revision)
+
+
+async def pin(caller: Caller, cursor: WatchCursor) -> int:
+    """Fix where a watch from revision 0 begins (after the leader's revision now); the next revision to ask from."""
+    if cursor.next_revision == 0:
+        read = await caller.read(Range(cursor.key, prefix=cursor.prefix, limit=1, keys_only=True))
+        cursor.next_revision = cursor.next_revision or read.revision + 1
+    return cursor.next_revision
 
 
 class Watcher:
@@ -70,6 +76,10 @@ class Watcher:
     def next_revision(self) -> int:
         """The revision the next poll asks from (0 before the first)."""
         return self.cursor.next_revision
+
+    async def start(self) -> int:
+        """Begin now rather than at the first poll; the revision the watch's events start from."""
+        return await pin(self._caller, self.cursor)
 
     def __aiter__(self) -> Watcher:
         return self

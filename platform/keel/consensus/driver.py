@@ -149,6 +149,8 @@ class EngineNode:
         snapshot: the snapshot the log was compacted to, if it was.
         snapshot_every: applied entries between snapshots; 0 never snapshots.
         machine: makes the state machine.
+        defer_snapshots: hand due snapshots to the driver to encode (the
+            machine then needs `capture()` and a static `encode(capture)`).
 
     Raises:
         StorageError: the log was compacted to a snapshot older than the one given, or none was given.
@@ -156,12 +158,18 @@ class EngineNode:
 
     def __init__(self, node_id: str, *, create: EngineFactory, settings: EngineSettings, rng: random.Random,
                  recovered: Recovered | None = None, snapshot: StoredSnapshot | None = None,
-                 snapshot_every: int = 0, machine: Callable[[], Machine]) -> None:
+                 snapshot_every: int = 0, machine: Callable[[], Machine], defer_snapshots: bool = False) -> None:
         if settings.node_id != node_id:
             raise ValueError(f"engine node {node_id!r}: settings are for {settings.node_id!r}")
         recovered = recovered if recovered is not None else Recovered()
         self.node_id = node_id
         self.snapshot_every = snapshot_every
+        # Deferred: a due snapshot becomes `snapshot_job` (meta, the machine's `capture()`) for the
+        # driver to encode off the event loop and hand back through `snapshot_encoded`.
+        self.defer_snapshots = defer_snapshots
+        self.snapshot_job: tuple[SnapshotMeta, Any] | None = None
+        self._encoded: list[tuple[SnapshotMeta, bytes]] = []
+        self._installed = 0  # index of the last snapshot installed from a leader
         self.machine = machine()
         self.engine: Engine = create(settings, recovered, rng)
         compacted = recovered.snapshot
@@ -205,14 +213,31 @@ class EngineNode:
         events: list[Any] = []
         early: list[tuple[str, Any]] = []
         self._carry_out(self.engine.poll(), persist, early, send, events)
-        if self.snapshot_every and self.machine.index - self.snapshot_index >= self.snapshot_every:
+        if self._encoded:
+            meta, blob = self._encoded.pop(0)
+            self._taken(meta, blob, persist, send, events)
+        elif self.snapshot_every and self.machine.index - self.snapshot_index >= self.snapshot_every \
+                and self.snapshot_job is None:
             meta = SnapshotMeta(index=self.machine.index, term=self.last_term)
-            blob = self.machine.snapshot()
-            persist.append(StoredSnapshot(meta, blob))
             self.snapshot_index = self.machine.index
-            self.engine.snapshot_taken(meta, blob)
-            self._carry_out(self.engine.poll(), persist, send, send, events)  # its early sends wait with the rest
+            if self.defer_snapshots:
+                self.snapshot_job = (meta, self.machine.capture())  # type: ignore[attr-defined]
+            else:
+                self._taken(meta, self.machine.snapshot(), persist, send, events)
         return Output(persist=persist, send_early=early, send=send, events=events)
+
+    def snapshot_encoded(self, meta: SnapshotMeta, blob: bytes) -> None:
+        """The driver encoded `snapshot_job` (off the event loop): the next poll persists it."""
+        self.snapshot_job = None
+        self._encoded.append((meta, blob))
+
+    def _taken(self, meta: SnapshotMeta, blob: bytes, persist: list[Any], send: list[tuple[str, Any]],
+               events: list[Any]) -> None:
+        if meta.index <= self._installed:
+            return  # a snapshot installed from the leader while this one was encoded is newer
+        persist.append(StoredSnapshot(meta, blob))
+        self.engine.snapshot_taken(meta, blob)
+        self._carry_out(self.engine.poll(), persist, send, send, events)  # its early sends wait with the rest
 
     # --- what a test's client does -----------------------------------------------
 
@@ -234,6 +259,7 @@ class EngineNode:
             if meta.index <= self.machine.index:
                 raise AssertionError(f"{self.node_id}: snapshot at {meta.index} would undo applied entries up to {self.machine.index}")
             persist.append(StoredSnapshot(meta, blob))
+            self._installed = meta.index
             self.machine.restore(blob)
             self.snapshot_index, self.last_term = meta.index, meta.term
             events.append(Installed(meta.index, self.machine.digest))

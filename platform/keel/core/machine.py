@@ -44,7 +44,7 @@ from keel.core.api import (
 )
 from keel.core.leases import LeaseTable
 from keel.core.sessions import SessionTable
-from keel.core.snapshot import decode_snapshot, encode_snapshot
+from keel.core.snapshot import capture, decode_snapshot, encode_snapshot
 from keel.core.store import KeyStore, Writes
 from keel.core.txn import check_ops, holds
 from keel.errors import KeelError, LeaseExpired, SessionExpired, WireError
@@ -247,7 +247,15 @@ class CoreMachine:
     # --- snapshots -----------------------------------------------------------------------
 
     def snapshot(self) -> bytes:
-        return encode_snapshot(self)
+        return encode_snapshot(capture(self))
+
+    def capture(self) -> Any:
+        """The state as immutable pieces, cheap to take; `encode` turns it into a snapshot in any thread."""
+        return capture(self)
+
+    @staticmethod
+    def encode(state: Any) -> bytes:
+        return encode_snapshot(state)
 
     def restore(self, blob: bytes) -> None:
         """Replace the whole state with a snapshot.

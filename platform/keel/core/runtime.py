@@ -48,6 +48,7 @@ from keel.consensus import EngineSettings, LeaderChanged, RoleChanged, StoredSna
 from keel.contract import ConsensusPlugin
 from keel.core.api import Call, Campaign, CoreStatus, CoreStatusReply, Lock, Watch
 from keel.core.log import DurableLog, SnapshotStore
+from keel.core.machine import CoreMachine
 from keel.core.server import CoreServer, ServerOutput
 from keel.errors import Unavailable
 from keel.transport import Transport, raise_if_error
@@ -87,6 +88,7 @@ class CoreRuntime:
         self._queued_snapshots: list[StoredSnapshot] = []
         self._dirty = trio.Event()  # something was written that no sync covers yet
         self._kicked = trio.Event()  # inputs arrived that no poll has seen yet
+        self._snapshot_due = trio.Event()  # the server wants a snapshot encoded
 
     async def open(self) -> None:
         """Recover the log and the snapshot from disk and build the server (blocking file work in a thread).
@@ -99,7 +101,8 @@ class CoreRuntime:
         recovered = self.wal.recovered()
         self.server = CoreServer(self.node_id, create=self.plugin.create, settings=self.settings,
                                  rng=random.Random(int.from_bytes(os.urandom(8), "big")), recovered=recovered,
-                                 snapshot=snapshot, snapshot_every=self.snapshot_every, consensus=self.plugin.name)
+                                 snapshot=snapshot, snapshot_every=self.snapshot_every, consensus=self.plugin.name,
+                                 defer_snapshots=True)
 
     def _open_files(self) -> tuple[DurableLog, SnapshotStore, Any]:
         wal = DurableLog.open(self.data_dir / "wal")
@@ -118,6 +121,7 @@ class CoreRuntime:
                 nursery.start_soon(self._tick)
                 nursery.start_soon(self._sync)
                 nursery.start_soon(self._poller)
+                nursery.start_soon(self._snapshotter)
                 task_status.started()
         finally:
             if self.wal is not None:
@@ -202,6 +206,22 @@ class CoreRuntime:
             if took > SLOW_POLL_S:
                 log.warning("core %s: one poll took %.0f ms; heartbeats wait meanwhile", self.node_id, took * 1e3)
 
+    async def _snapshotter(self) -> None:
+        # Encoding a large state takes long enough to miss heartbeats; a
+        # worker thread does it from an immutable capture while the loop goes on.
+        assert self.server is not None
+        node = self.server.node
+        while True:
+            await self._snapshot_due.wait()
+            self._snapshot_due = trio.Event()
+            job = node.snapshot_job
+            if job is None:
+                continue
+            meta, state = job
+            blob = await trio.to_thread.run_sync(CoreMachine.encode, state)
+            node.snapshot_encoded(meta, blob)
+            self._kicked.set()
+
     async def _sync(self) -> None:
         assert self.wal is not None and self.snapshots is not None
         while True:
@@ -244,6 +264,8 @@ class CoreRuntime:
                 if waiter is not None:
                     waiter.send_nowait(reply)  # capacity 1, one answer per request
             self._release(pump=False)
+            if self.server.node.snapshot_job is not None:
+                self._snapshot_due.set()
 
     def _release(self, *, pump: bool = True) -> None:
         assert self.server is not None

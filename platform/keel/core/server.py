@@ -11,7 +11,9 @@ answered yet is remembered with what would answer it.
   with the client's session and the leader's clock. It is answered when its
   index is applied: with the machine's answer if the entry there is ours,
   else `Unavailable` (a leader change replaced it; the client retries with
-  the same seq, which the session table makes safe).
+  the same seq, which the session table makes safe). A leader that steps
+  down answers its pending proposals with `NotLeader` at once, for the same
+  reason: they may commit or vanish, and a retry is safe either way.
 - A linearizable read (`Range`, `Leader`) and a lease keep-alive wait for a
   read barrier; a serializable `Range` is answered from the local machine.
   A keep-alive needs the barrier too: a deposed leader must not restart a
@@ -82,9 +84,10 @@ class CoreServer:
 
     def __init__(self, node_id: str, *, create: EngineFactory, settings: EngineSettings, rng: random.Random,
                  recovered: Recovered | None = None, snapshot: StoredSnapshot | None = None,
-                 snapshot_every: int = 10_000, consensus: str = "") -> None:
+                 snapshot_every: int = 10_000, consensus: str = "", defer_snapshots: bool = False) -> None:
         self.node = EngineNode(node_id, create=create, settings=settings, rng=rng, recovered=recovered,
-                               snapshot=snapshot, snapshot_every=snapshot_every, machine=CoreMachine)
+                               snapshot=snapshot, snapshot_every=snapshot_every, machine=CoreMachine,
+                               defer_snapshots=defer_snapshots)
         self.node_id = node_id
         self.consensus = consensus
         self.now = 0.0
@@ -220,6 +223,7 @@ class CoreServer:
                 self.clock.restart(self.machine.leases, self.now)
             elif not leading:
                 self.clock.stop()
+                self._redirect_proposals()
             self.leading = leading
         elif isinstance(event, Installed):
             if self.leading:
@@ -243,6 +247,16 @@ class CoreServer:
                 self._queued.append(_Waiter(ref, (op, result), self.now + op.wait))
                 return
         self._replies.append((ref, result))
+
+    def _redirect_proposals(self) -> None:
+        # Our proposals may still commit, or be cut away with the rest of our
+        # log beyond the new leader's, and then no index would ever answer
+        # them. Send their clients on now: a retry carries the same session
+        # seq, so it is applied once whichever way it went.
+        hint = self.node.engine.status().leader
+        for ref, _ in self._proposed.values():
+            self._replies.append((ref, error_reply(NotLeader(hint))))
+        self._proposed.clear()
 
     def _track_leases(self, event: Applied, result: Any) -> None:
         if isinstance(result, LeaseGrantReply):

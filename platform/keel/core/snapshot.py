@@ -1,16 +1,27 @@
-"""A snapshot of the core's state machine, as one wire message.
+"""A snapshot of the core's state machine: canonical CBOR of plain arrays, checked on the way in.
 
-The snapshot is a registered message (`core.snapshot`), so it is encoded
-canonically (equal states give equal bytes) and decoded with every field
-checked: a damaged or foreign snapshot fails as `WireError`, never as a
-half-restored machine.
+The keyspace, its history, the leases and the sessions travel as plain
+CBOR arrays rather than as registered messages: a snapshot holds every
+key and up to `HISTORY_LIMIT` events, and the message codec's per-field
+checks would cost a node hundreds of milliseconds per snapshot, long
+enough to miss heartbeats. Encoding is canonical (equal states give equal
+bytes); decoding checks every value's type and raises `WireError` naming
+where it broke, so a damaged snapshot never half-restores a machine.
+Session answers, being messages, travel wire-encoded.
+
+    [FORMAT, index, digest, revision, compacted,
+     keys:     [[key, value, create, mod, version, lease], ...],
+     history:  [[kind, key, value, create, mod, version, lease], ...],   kind 0 put, 1 delete
+     next_lease, leases: [[id, ttl, [key, ...]], ...],
+     log_time, sessions: [[client, acked, last_used, [[seq, answer], ...]], ...]]
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-import attrs
+import cbor2
 
 from keel import wire
 from keel.core.api import Event, KeyValue
@@ -18,76 +29,115 @@ from keel.core.leases import LeaseTable
 from keel.core.sessions import SessionTable
 from keel.core.store import KeyStore
 from keel.errors import WireError
-from keel.wire import AnyMessage, message
 
 if TYPE_CHECKING:
     from keel.core.machine import CoreMachine
 
-__all__ = ["MachineSnapshot", "decode_snapshot", "encode_snapshot"]
+__all__ = ["FORMAT", "Capture", "capture", "decode_snapshot", "encode_snapshot"]
+
+FORMAT = 1  # bump when the layout changes
+_KINDS = ("put", "delete")
+Capture = tuple[Any, ...]  # the state as immutable pieces, safe to encode while the machine moves on
 
 
-@attrs.frozen
-class LeaseRecord:
-    id: int
-    ttl: float
-    keys: tuple[bytes, ...]
-
-
-@attrs.frozen
-class SessionRecord:
-    client: str
-    acked: int
-    last_used: float
-    answers: tuple[tuple[int, AnyMessage], ...]
-
-
-@message("core.snapshot")
-@attrs.frozen(kw_only=True)
-class MachineSnapshot:
-    index: int
-    digest: bytes
-    revision: int
-    compacted: int
-    keys: tuple[KeyValue, ...]
-    history: tuple[Event, ...]
-    next_lease: int
-    leases: tuple[LeaseRecord, ...]
-    log_time: float
-    sessions: tuple[SessionRecord, ...]
-
-
-def encode_snapshot(machine: CoreMachine) -> bytes:
+def capture(machine: CoreMachine) -> Capture:
+    """The machine's state now, cheaply (no encoding); `encode_snapshot` may run later, in any thread."""
     revision, compacted, keys, history = machine.store.dump()
     next_lease, leases = machine.leases.dump()
     log_time, sessions = machine.sessions.dump()
-    return wire.encode(MachineSnapshot(
-        index=machine.index,
-        digest=machine.digest,
-        revision=revision,
-        compacted=compacted,
-        keys=tuple(keys),
-        history=tuple(history),
-        next_lease=next_lease,
-        leases=tuple(LeaseRecord(i, ttl, tuple(k)) for i, ttl, k in leases),
-        log_time=log_time,
-        sessions=tuple(SessionRecord(c, acked, used, tuple(answers)) for c, acked, used, answers in sessions),
-    ))
+    return (machine.index, machine.digest, revision, compacted, keys, history, next_lease, leases, log_time, sessions)
+
+
+def encode_snapshot(state: Capture) -> bytes:
+    """Canonical CBOR of a `capture`."""
+    index, digest, revision, compacted, keys, history, next_lease, leases, log_time, sessions = state
+    return cbor2.dumps([
+        FORMAT, index, digest, revision, compacted,
+        [[kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease] for kv in keys],
+        [[_KINDS.index(e.kind), e.kv.key, e.kv.value, e.kv.create_revision, e.kv.mod_revision, e.kv.version,
+          e.kv.lease] for e in history],
+        next_lease,
+        [[lease_id, float(ttl), list(lease_keys)] for lease_id, ttl, lease_keys in leases],
+        float(log_time),
+        [[client, acked, float(used), [[seq, wire.encode(answer)] for seq, answer in answers]]
+         for client, acked, used, answers in sessions],
+    ], canonical=True)
 
 
 def decode_snapshot(machine: CoreMachine, blob: bytes) -> None:
     """Replace `machine`'s state with the snapshot in `blob`.
 
     Raises:
-        WireError: `blob` is not a core snapshot.
+        WireError: `blob` is not a core snapshot of this format (naming where).
     """
-    snap = wire.decode(blob)
-    if not isinstance(snap, MachineSnapshot):
-        raise WireError(f"core snapshot: found {type(snap).__name__}")
-    machine.index, machine.digest = snap.index, snap.digest
-    machine.store = KeyStore.load(snap.revision, snap.compacted, list(snap.keys), list(snap.history))
+    try:
+        doc = cbor2.loads(blob)
+    except Exception as exc:  # cbor2 raises several types for bad bytes
+        raise WireError(f"core snapshot: not CBOR: {exc}") from None
+    top = _array(doc, "top level", 11)
+    if top[0] != FORMAT:
+        raise WireError(f"core snapshot: format {top[0]!r}, this keel reads format {FORMAT}")
+    index, digest, revision, compacted = (_int(top[1], "index"), _bytes(top[2], "digest"), _int(top[3], "revision"),
+                                          _int(top[4], "compacted"))
+    keys = [_key(row, f"keys[{i}]") for i, row in enumerate(_array(top[5], "keys"))]
+    history = [_event(row, f"history[{i}]") for i, row in enumerate(_array(top[6], "history"))]
+    leases = [_lease(row, f"leases[{i}]") for i, row in enumerate(_array(top[8], "leases"))]
+    sessions = [_session(row, f"sessions[{i}]") for i, row in enumerate(_array(top[10], "sessions"))]
+    machine.index, machine.digest = index, digest
+    machine.store = KeyStore.load(revision, compacted, keys, history)
     machine.leases = LeaseTable()
-    machine.leases.load(snap.next_lease, [(r.id, r.ttl, list(r.keys)) for r in snap.leases])
+    machine.leases.load(_int(top[7], "next_lease"), leases)
     machine.sessions = SessionTable(max_sessions=machine.sessions.max_sessions,
                                     max_pending=machine.sessions.max_pending,
                                     idle_expiry=machine.sessions.idle_expiry)
-    machine.sessions.load(snap.log_time, [(r.client, r.acked, r.last_used, list(r.answers)) for r in snap.sessions])
+    machine.sessions.load(_float(top[9], "log_time"), sessions)
+
+
+def _key(row: Any, where: str) -> KeyValue:
+    key, value, create, mod, version, lease = _array(row, where, 6)
+    return KeyValue(_bytes(key, where), _bytes(value, where), _int(create, where), _int(mod, where),
+                    _int(version, where), _int(lease, where))
+
+
+def _event(row: Any, where: str) -> Event:
+    kind, *kv = _array(row, where, 7)
+    if type(kind) is not int or not 0 <= kind < len(_KINDS):
+        raise WireError(f"core snapshot: {where}: event kind {kind!r}")
+    return Event(_KINDS[kind], _key(kv, where))
+
+
+def _lease(row: Any, where: str) -> tuple[int, float, list[bytes]]:
+    lease_id, ttl, keys = _array(row, where, 3)
+    return _int(lease_id, where), _float(ttl, where), [_bytes(k, where) for k in _array(keys, where)]
+
+
+def _session(row: Any, where: str) -> tuple[str, int, float, list[tuple[int, Any]]]:
+    client, acked, used, answers = _array(row, where, 4)
+    if type(client) is not str:
+        raise WireError(f"core snapshot: {where}: client {client!r} is not a string")
+    pairs = []
+    for i, pair in enumerate(_array(answers, where)):
+        seq, answer = _array(pair, f"{where}.answers[{i}]", 2)
+        pairs.append((_int(seq, where), wire.decode(_bytes(answer, where))))
+    return client, _int(acked, where), _float(used, where), pairs
+
+
+def _array(value: Any, where: str, length: int | None = None) -> list[Any]:
+    if type(value) is not list or (length is not None and len(value) != length):
+        expected = f"an array of {length}" if length is not None else "an array"
+        raise WireError(f"core snapshot: {where}: expected {expected}, got {type(value).__name__}")
+    return value
+
+
+def _typed(kind: type, name: str) -> Callable[[Any, str], Any]:
+    def check(value: Any, where: str) -> Any:
+        if type(value) is not kind:
+            raise WireError(f"core snapshot: {where}: {value!r:.40} is not {name}")
+        return value
+
+    return check
+
+
+_int = _typed(int, "an integer")
+_bytes = _typed(bytes, "bytes")
+_float = _typed(float, "a float")
