@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.client.cluster import RunningCluster
 
 COMMAND_TIMEOUT_S = 60.0  # seconds; a CLI command that takes longer is hung
 
@@ -38,10 +40,8 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *, status: i
 
 
 @pytest.fixture(scope="package")
-def core_cluster(tmp_path_factory: pytest.TempPathFactory):  # -> Iterator[RunningCluster]
+def core_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
     """One real three-node core for the client commands' tests; each test keeps to keys of its own."""
-    from tests.client.cluster import RunningCluster  # noqa: PLC0415 - only the tests that need a cluster pay
-
     running = RunningCluster(tmp_path_factory.mktemp("keel-cli") / "cluster")
     try:
         running.wait_for_leader()

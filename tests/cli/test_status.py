@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-import json
+import time
 
 from tests.cli.conftest import run_keel
 from tests.client.cluster import RunningCluster
 
+SETTLE_TIMEOUT_S = 60.0  # seconds for the three nodes to agree on one leader, on a loaded machine
+
 
 def test_status_shows_role_leader_term_and_indexes_of_core_nodes(core_cluster: RunningCluster) -> None:
-    leader = core_cluster.wait_for_leader()
-    result = run_keel("status", "--cluster", str(core_cluster.cluster_file), "--json")
-    assert result.returncode == 0, result.stderr
-    cores = [row["core"] for row in json.loads(result.stdout)]
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while True:  # an election may be on between two looks; wait for a settled picture
+        cores = [row["core"] for row in core_cluster.status() if row.get("core")]
+        leaders = [c for c in cores if c["role"] == "leader"]
+        if len(cores) == 3 and len(leaders) == 1 and {c["leader"] for c in cores} == {leaders[0]["leader"]}:
+            break
+        assert time.monotonic() < deadline, cores
+        time.sleep(0.3)
     assert sorted(c["role"] for c in cores) == ["follower", "follower", "leader"]
-    assert {c["leader"] for c in cores} == {leader["id"]}
     for core in cores:
         assert core["term"] >= 1
         assert core["applied_index"] <= core["commit_index"] <= core["last_index"]
         assert core["voters"] == ["c1", "c2", "c3"]
-        assert core["log_bytes"] >= 0
+        assert core["log_bytes"] > 0
     table = run_keel("status", "--cluster", str(core_cluster.cluster_file))
-    assert table.returncode == 0
+    assert table.returncode == 0, table.stderr
     for header in ("role", "leader", "term", "commit", "applied", "log"):
         assert header in table.stdout
