@@ -36,12 +36,13 @@ def _alive(pid: int) -> bool:
 class RunningCluster:
     """Three core nodes on 127.0.0.1, started by `keel up` in its own session."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, consensus: str = "raft") -> None:
         self.dir = directory
         self.output = directory.parent / f"{directory.name}-up.out"
-        with self.output.open("w") as out:
+        with self.output.open("a") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "keel", "up", "--dir", str(directory), "--no-view", "--data", "0"],
+                [sys.executable, "-m", "keel", "up", "--dir", str(directory), "--no-view", "--data", "0",
+                 "--consensus", consensus],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )
         self._pids: set[int] = set()
@@ -80,6 +81,10 @@ class RunningCluster:
                     return leading[0]
             time.sleep(POLL_S)
         pytest.fail(f"no core leader within {timeout} s:\n{self.output.read_text()}")
+
+    def adopt(self, pid: int) -> None:
+        """A process the test started for this cluster (a restarted node): `stop` kills it too."""
+        self._pids.add(pid)
 
     def kill(self, node_id: str) -> None:
         """SIGKILL one node."""

@@ -81,3 +81,13 @@ async def test_what_was_acknowledged_survives_a_restart_of_every_node(tmp_path: 
     await run_cluster(tmp_path, "runtime-restart-1", write, snapshot_every=7)
     assert any((tmp_path / n / "snapshots").glob("*.snap") for n in IDS)
     await run_cluster(tmp_path, "runtime-restart-2", read, snapshot_every=7)
+
+
+async def test_a_core_status_request_reports_the_logs_size_on_disk(tmp_path: Path) -> None:
+    async def body(nodes: list[Node]) -> None:
+        leader = await leader_of(nodes)
+        await leader.handle_request(put("t", 1, b"a", b"1"))
+        status = await leader.handle_request(CoreStatus())
+        assert status.role == "leader" and status.log_bytes > 0
+
+    await run_cluster(tmp_path, "runtime-status", body)

@@ -84,7 +84,10 @@ def _alive(pid: int | None) -> bool:
         return False
     except PermissionError:  # someone else's process: alive, not ours to judge
         return True
-    return True
+    try:  # a killed node whose parent died too lingers as a zombie until someone reaps it: dead
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _refuse_running(path: Path) -> None:

@@ -12,6 +12,13 @@ revision grows by one for every request that changes it; a key's
 last change, its `version` the number of puts since its creation. A reply
 carries the keyspace revision it was served at.
 
+Locks and elections are keys too, so watches and ranges see them: a lock
+`name`'s queue is `keel/lock/<name>/<lease id, 16 hex digits>`, an
+election's candidates `keel/election/<name>/<lease id>`, each attached to
+its lease; the first by create revision holds the lock or leads. Like etcd,
+keel does not stop a client from writing or deleting those keys itself:
+deleting one releases that lock.
+
 Errors come back as typed errors (`keel.errors`): `NotLeader` with a hint,
 `Compacted` for a watch from a forgotten revision, `LeaseExpired` for a
 lease that is gone, `KeelError` for a request that breaks a rule.

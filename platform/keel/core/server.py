@@ -92,6 +92,7 @@ class CoreServer:
         self.consensus = consensus
         self.now = 0.0
         self.leading = False
+        self._log_base = (0.0, 0.0)  # (log time, own clock) when this node took office
         self.clock = LeaseClock()
         self._proposed: dict[int, tuple[Any, bytes]] = {}  # index -> (ref, command bytes)
         self._reads: dict[int, tuple[Any, Any]] = {}  # read request id -> (ref, op)
@@ -106,6 +107,17 @@ class CoreServer:
         recovered, snapshot = fold_durable(durable)
         return cls(node_id, rng=rng, recovered=recovered, snapshot=snapshot, **kwargs)
 
+    def log_time(self) -> float:
+        """The time to stamp on a command: log time goes on from where the last leader left it.
+
+        Each node's clock starts anywhere (Trio's even at a random offset), so
+        a new leader continues the log's time from the latest it applied at
+        its election, by its own clock's progress since; sessions expire by
+        this time, never by a jump between two nodes' clocks.
+        """
+        base, since = self._log_base
+        return base + max(0.0, self.now - since)
+
     @property
     def machine(self) -> CoreMachine:
         return self.node.machine  # type: ignore[return-value]
@@ -118,7 +130,7 @@ class CoreServer:
         if self.leading:
             for lease_id in self.clock.expired(self.now, EXPIRY_RETRY_S):
                 try:
-                    self.node.propose(wire.encode(Command("", 0, 0, self.now, LeaseExpire(lease_id))))
+                    self.node.propose(wire.encode(Command("", 0, 0, self.log_time(), LeaseExpire(lease_id))))
                 except KeelError:
                     break  # lost leadership meanwhile; the next leader restarts the clocks
         self._expire_waiters()
@@ -164,7 +176,7 @@ class CoreServer:
                 raise KeelError(f"{type(op).__name__} changes the keyspace: it needs a client id and a seq above 0")
             if isinstance(op, (Lock, Campaign)) and not 0 <= op.wait <= MAX_WAIT_S:
                 raise KeelError(f"wait {op.wait:g} s is outside 0…{MAX_WAIT_S:g} s")
-            data = wire.encode(Command.of(call, self.now))
+            data = wire.encode(Command.of(call, self.log_time()))
             index = self.node.propose(data)
             self._proposed[index] = (ref, data)
         elif isinstance(op, Range) and op.serializable:
@@ -221,6 +233,7 @@ class CoreServer:
             leading = event.role == "leader"
             if leading and not self.leading:
                 self.clock.restart(self.machine.leases, self.now)
+                self._log_base = (self.machine.sessions.log_time, self.now)
             elif not leading:
                 self.clock.stop()
                 self._redirect_proposals()
