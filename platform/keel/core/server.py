@@ -46,7 +46,7 @@ from keel.consensus import (
 )
 from keel.core.api import (
     MUTATIONS, Call, Campaign, CampaignReply, ChangeMembership, CoreStatus, CoreStatusReply, Leader, LeaseGrantReply,
-    LeaseKeepAlive, LeaseKeepAliveReply, LeaseRevoke, Lock, LockReply, MembershipReply, Range, Watch, WatchReply,
+    LeaseKeepAlive, LeaseKeepAliveReply, LeaseRevoke, LeaseRevokeReply, Lock, LockReply, MembershipReply, Range, Watch, WatchReply,
 )
 from keel.consensus import MembershipChange
 from keel.core.leases import LeaseClock
@@ -276,10 +276,10 @@ class CoreServer:
             lease = self.machine.leases.leases.get(result.id)
             if lease is not None:
                 self.clock.refresh(lease, self.now)
-            return
-        op = _op(event.command)
-        if isinstance(op, (LeaseRevoke, LeaseExpire)):
-            self.clock.forget(op.id)
+        elif isinstance(result, LeaseRevokeReply):  # only then is the command worth decoding again
+            op = _op(event.command)
+            if isinstance(op, (LeaseRevoke, LeaseExpire)):
+                self.clock.forget(op.id)
 
     def _served(self, ref: Any, op: Any) -> None:
         if isinstance(op, LeaseKeepAlive):
