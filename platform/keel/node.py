@@ -22,7 +22,7 @@ from keel import __version__
 from keel.config import Config, build
 from keel.consensus import EngineSettings, LeaderChanged, RoleChanged
 from keel.contract import Kind, NodeInfo, TransportPlugin
-from keel.core.api import Call, CoreStatus
+from keel.core.api import Batch, Call, CoreStatus
 from keel.core.runtime import CoreRuntime
 from keel.errors import ConfigError, KeelError
 from keel.heartbeat import Heartbeat, PeerLiveness
@@ -181,10 +181,12 @@ class Node:
         """
         if isinstance(request, StatusRequest):
             return self.status()
-        if isinstance(request, (Call, CoreStatus)):
+        if isinstance(request, (Call, CoreStatus, Batch)):
             if self.core is None:
                 raise KeelError(f"node {self.config.node.id} is not a core node (roles: "
                                 f"{', '.join(sorted(self.config.node.roles))})")
+            if isinstance(request, Batch):
+                return await self.core.handle_batch(request)
             return await self.core.handle(request)
         raise KeelError(f"request {type(request).__name__}: not served by this node (keel {__version__})")
 

@@ -9,7 +9,8 @@ import pytest
 import trio
 
 from keel import plugins
-from keel.core.api import Call, CoreStatus, Put, PutReply, Range, RangeReply
+from keel.core.api import Batch, Call, CoreStatus, Put, PutReply, Range, RangeReply, Watch
+from keel.transport import ErrorReply
 from keel.core.runtime import CoreRuntime
 from keel.errors import NotLeader
 from keel.node import Node
@@ -91,3 +92,15 @@ async def test_a_core_status_request_reports_the_logs_size_on_disk(tmp_path: Pat
         assert status.role == "leader" and status.log_bytes > 0
 
     await run_cluster(tmp_path, "runtime-status", body)
+
+
+async def test_a_batch_is_answered_call_by_call(tmp_path: Path) -> None:
+    async def body(nodes: list[Node]) -> None:
+        leader = await leader_of(nodes)
+        reply = await leader.handle_request(Batch((put("t", 1, b"a", b"1"), put("t", 2, b"b", b"2"),
+                                                   Call("t", 0, 0, Watch(b"a")))))
+        first, second, watch = reply.replies
+        assert isinstance(first, PutReply) and isinstance(second, PutReply) and second.revision == first.revision + 1
+        assert isinstance(watch, ErrorReply) and "cannot travel in a batch" in watch.message
+
+    await run_cluster(tmp_path, "runtime-batch", body)

@@ -28,6 +28,7 @@ import trio
 
 from keel.address import Address
 from keel.client.backoff import Backoff
+from keel.client.batcher import batchable
 from keel.client.options import ClientOptions
 from keel.client.pool import Pool
 from keel.client.routing import Routing
@@ -144,6 +145,13 @@ class Caller:
 
     async def _attempt(self, address: Address, message: Any, *, timeout: float) -> Any:
         with trio.move_on_after(timeout):
+            if batchable(message):  # calls started together share one request (see `batcher`)
+                batcher = await self.pool.batcher(address)
+                try:
+                    return await batcher.request(message, timeout=timeout)
+                except Unavailable:
+                    await self.pool.drop(address, batcher.conn)
+                    raise
             conn = await self.pool.get(address)
             try:
                 return await conn.request(message, timeout=timeout)

@@ -7,6 +7,7 @@ from typing import Any
 import trio
 
 from keel.address import Address
+from keel.client.batcher import Batcher
 from keel.transport import ClientSettings, TransportClient
 
 __all__ = ["CLOSE_GRACE_S", "Pool"]
@@ -21,6 +22,7 @@ class Pool:
         self._connect = connect  # a transport plugin's `connect(address, settings)`
         self._settings = settings
         self._conns: dict[Address, TransportClient] = {}
+        self._batchers: dict[Address, Batcher] = {}  # one per open connection
         self._opening: dict[Address, trio.Lock] = {}
 
     async def get(self, address: Address) -> TransportClient:
@@ -40,10 +42,23 @@ class Pool:
                 self._conns[address] = conn
         return conn
 
+    async def batcher(self, address: Address) -> Batcher:
+        """What sends calls to `address` in batches, over its connection (opened if needed).
+
+        Raises:
+            Unavailable: as for `get`.
+        """
+        conn = await self.get(address)
+        batcher = self._batchers.get(address)
+        if batcher is None or batcher.conn is not conn:
+            batcher = self._batchers[address] = Batcher(conn)
+        return batcher
+
     async def drop(self, address: Address, conn: TransportClient) -> None:
         """Close `conn`, which failed; requests still on it fail with `Unavailable` and retry elsewhere."""
         if self._conns.get(address) is conn:
             del self._conns[address]
+            self._batchers.pop(address, None)
         with trio.move_on_after(CLOSE_GRACE_S, shield=True):
             await conn.aclose()
 

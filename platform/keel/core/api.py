@@ -32,6 +32,8 @@ from keel.wire import AnyMessage, message
 
 __all__ = [
     "MUTATIONS",
+    "Batch",
+    "BatchReply",
     "Call",
     "Campaign",
     "CampaignReply",
@@ -388,6 +390,29 @@ class ChangeMembership:
 class MembershipReply:
     voters: tuple[str, ...]
     learners: tuple[str, ...] = ()
+
+
+# --- batches ---------------------------------------------------------------------------
+
+
+@message("core.batch")
+@attrs.frozen
+class Batch:
+    """Several `Call`s in one request, answered together: one frame and one node task for many calls.
+
+    Each call is handled as if it came alone (its own session seq, its own
+    answer); none may hold the node (no watches, locks or campaigns). The
+    node answers once every call has its answer, or its request timeout
+    has passed (that call's answer is then `Unavailable`).
+    """
+
+    calls: tuple[Call, ...]
+
+
+@message("core.batch_reply")
+@attrs.frozen
+class BatchReply:
+    replies: tuple[AnyMessage, ...]  # one per call, in order: its reply, or an ErrorReply
 
 
 # --- status ----------------------------------------------------------------------------

@@ -43,16 +43,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
 from keel.consensus import EngineSettings, LeaderChanged, RoleChanged, StoredSnapshot
 from keel.contract import ConsensusPlugin
-from keel.core.api import Call, Campaign, CoreStatus, CoreStatusReply, Lock, Watch
+from keel.core.api import Batch, BatchReply, Call, Campaign, CoreStatus, CoreStatusReply, Lock, Watch
 from keel.core.log import DurableLog, SnapshotStore
 from keel.core.machine import CoreMachine
 from keel.core.server import CoreServer, ServerOutput
-from keel.errors import Unavailable
-from keel.transport import Transport, raise_if_error
+from keel.errors import KeelError, Unavailable
+from keel.transport import Transport, error_reply, raise_if_error
 
 __all__ = ["TICK_S", "CoreRuntime"]
 
@@ -82,7 +83,7 @@ class CoreRuntime:
         self.server: CoreServer | None = None
         self.wal: DurableLog | None = None
         self.snapshots: SnapshotStore | None = None
-        self._waiting: dict[int, trio.MemorySendChannel[Any]] = {}
+        self._waiting: dict[int, Any] = {}  # ref -> the channel of a lone request, or a _Slot of a batch
         self._next_ref = 0
         self._held: deque[tuple[int, tuple[tuple[str, Any], ...]]] = deque()  # (writes needed durable, sends)
         self._written = 0  # polls that wrote something
@@ -162,6 +163,32 @@ class CoreRuntime:
                               f"(no leader, or no quorum)")
         finally:
             del self._waiting[ref]
+
+    async def handle_batch(self, batch: Batch) -> BatchReply:
+        """Answer every call of a batch; a call unanswered in the request timeout gets `Unavailable`."""
+        assert self.server is not None
+        replies: list[Any] = [None] * len(batch.calls)
+        send, receive = trio.open_memory_channel[tuple[int, Any]](len(batch.calls))
+        refs = {}
+        for i, call in enumerate(batch.calls):
+            if isinstance(call.op, (Watch, Lock, Campaign)):
+                replies[i] = error_reply(KeelError(f"{type(call.op).__name__} cannot travel in a batch"))
+                continue
+            self._next_ref += 1
+            refs[self._next_ref] = i
+            self._waiting[self._next_ref] = _Slot(send, i)
+            self.server.request(self._next_ref, call)
+        self._kicked.set()
+        try:
+            with trio.move_on_after(self.request_timeout):
+                for _ in range(len(refs)):
+                    i, reply = await receive.receive()
+                    replies[i] = reply
+        finally:
+            for ref in refs:
+                del self._waiting[ref]
+        late = error_reply(Unavailable(f"no answer within {self.request_timeout:g} s (no leader, or no quorum)"))
+        return BatchReply(tuple(late if reply is None else reply for reply in replies))
 
     def status(self) -> CoreStatusReply:
         assert self.server is not None and self.wal is not None
@@ -272,7 +299,9 @@ class CoreRuntime:
                     self.observe(event)
             for ref, reply in out.replies:
                 waiter = self._waiting.get(ref)
-                if waiter is not None:
+                if isinstance(waiter, _Slot):
+                    waiter.channel.send_nowait((waiter.index, reply))  # sized for the whole batch
+                elif waiter is not None:
                     waiter.send_nowait(reply)  # capacity 1, one answer per request
             self._release(pump=False)
             if self.server.node.snapshot_job is not None:
@@ -293,7 +322,13 @@ class CoreRuntime:
             self._pump()  # inside a pump, its loop polls again anyway
 
 
-def _fields(status: CoreStatusReply) -> dict[str, Any]:
-    import attrs  # noqa: PLC0415
+@attrs.frozen
+class _Slot:
+    """Where the answer to one call of a batch goes."""
 
+    channel: trio.MemorySendChannel[tuple[int, Any]]
+    index: int
+
+
+def _fields(status: CoreStatusReply) -> dict[str, Any]:
     return attrs.asdict(status, recurse=False)

@@ -1,0 +1,93 @@
+"""Calls to one node that start together travel as one `Batch`.
+
+Theory of operation. The first call to arrive while no batch is forming
+becomes the batch's sender: it yields once, so every other call started in
+the same moment (many tasks of one client writing at once) can join, then
+sends them all as one `Batch` request and hands each its own answer. One
+frame, one node task and one wake-up then serve many calls; a call alone
+goes as it is. Each answer is the call's own (its reply, or its error,
+raised with its type); a failed request (the connection broke, no answer
+in time) fails every call in it with `Unavailable`, and each retries by
+itself as it would have alone.
+
+Only calls the node answers promptly join: watches, locks and campaigns,
+which a node may hold, go alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import trio
+
+from keel.core.api import Batch, BatchReply, Call, Campaign, Lock, Watch
+from keel.errors import KeelError, Unavailable
+from keel.transport import TransportClient, raise_if_error
+
+__all__ = ["Batcher", "batchable"]
+
+MAX_BATCH = 256  # calls in one batch; a frame of them stays far below max_frame
+
+
+def batchable(message: Any) -> bool:
+    """Whether `message` may travel in a batch."""
+    return isinstance(message, Call) and not isinstance(message.op, (Watch, Lock, Campaign))
+
+
+@attrs.define
+class _Joined:
+    call: Call
+    done: trio.Event = attrs.Factory(trio.Event)
+    reply: Any = None
+    error: BaseException | None = None
+
+
+class Batcher:
+    """Batches for one connection."""
+
+    def __init__(self, conn: TransportClient) -> None:
+        self.conn = conn
+        self._forming: list[_Joined] | None = None
+
+    async def request(self, call: Call, *, timeout: float) -> Any:
+        """Send `call` (in a batch if others join it) and return its reply; raises its error."""
+        joined = _Joined(call)
+        if self._forming is not None and len(self._forming) < MAX_BATCH:
+            self._forming.append(joined)
+            await joined.done.wait()  # the sender sets it, whatever happens to the batch
+        else:
+            batch = self._forming = [joined]
+            try:
+                await trio.lowlevel.checkpoint()  # the others that start now join here
+            finally:
+                self._forming = None
+            await self._send(batch, timeout)
+        if joined.error is not None:
+            raise joined.error
+        return joined.reply
+
+    async def _send(self, batch: list[_Joined], timeout: float) -> None:
+        try:
+            if len(batch) == 1:
+                batch[0].reply = await self.conn.request(batch[0].call, timeout=timeout)
+                return
+            reply = await self.conn.request(Batch(tuple(j.call for j in batch)), timeout=timeout)
+            if not isinstance(reply, BatchReply) or len(reply.replies) != len(batch):
+                raise Unavailable(f"a batch of {len(batch)} was answered with {type(reply).__name__}")
+            for joined, answer in zip(batch, reply.replies):
+                try:
+                    joined.reply = raise_if_error(answer)
+                except KeelError as exc:
+                    joined.error = exc
+        except KeelError as exc:
+            for joined in batch:
+                joined.error = exc
+        except BaseException:
+            # Cancelled (the sender's own deadline): the others learn the batch is lost and retry.
+            for joined in batch:
+                joined.error = Unavailable("the call that sent this batch was cancelled; retrying")
+            raise
+        finally:
+            for joined in batch:
+                joined.done.set()
