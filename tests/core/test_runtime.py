@@ -12,7 +12,7 @@ from keel import plugins
 from keel.core.api import Batch, Call, CoreStatus, Put, PutReply, Range, RangeReply, Watch
 from keel.transport import ErrorReply
 from keel.core.runtime import CoreRuntime
-from keel.errors import NotLeader
+from keel.errors import NotLeader, StorageError
 from keel.node import Node
 
 from tests.test_node import make_config
@@ -104,3 +104,19 @@ async def test_a_batch_is_answered_call_by_call(tmp_path: Path) -> None:
         assert isinstance(watch, ErrorReply) and "cannot travel in a batch" in watch.message
 
     await run_cluster(tmp_path, "runtime-batch", body)
+
+
+async def test_a_node_whose_log_is_damaged_refuses_to_start_naming_file_and_offset(tmp_path: Path) -> None:
+    async def write(nodes: list[Node]) -> None:
+        leader = await leader_of(nodes)
+        for seq in range(1, 6):
+            await leader.handle_request(put("t", seq, b"k", b"v%d" % seq))
+
+    await run_cluster(tmp_path, "runtime-damaged", write)
+    segment = sorted((tmp_path / "a" / "wal").glob("segment-*.wal"))[0]
+    data = bytearray(segment.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # a byte in the middle: not a torn tail, corruption
+    segment.write_bytes(bytes(data))
+    node = Node(make_config(tmp_path, "a", IDS, network="runtime-damaged-2"), plugins.load())
+    with pytest.raises(StorageError, match=rf"{segment.name}: offset \d+"):
+        await node.run()
