@@ -107,10 +107,21 @@ def test_a_plugin_for_another_major_version_is_refused_naming_it_and_both_versio
     assert f"speaks contract {CONTRACT_VERSION}" in message
 
 
-@pytest.mark.parametrize("declared", [f"{MAJOR}.0", f"{MAJOR}.99"])
-def test_a_plugin_for_another_minor_version_is_accepted(declared: str) -> None:
+MINOR = int(CONTRACT_VERSION.split(".")[1])
+
+
+@pytest.mark.parametrize("declared", sorted({f"{MAJOR}.0", CONTRACT_VERSION}))
+def test_a_plugin_for_this_or_an_older_minor_version_is_accepted(declared: str) -> None:
     plugins = load([source(plugin_module(contract=declared, keel_stores=lambda: [store("minor")]))])
     assert [i.contract for i in plugins.installed] == [declared]
+
+
+@pytest.mark.parametrize("declared", [f"{MAJOR}.{MINOR + 1}", f"{MAJOR}.99"])
+def test_a_plugin_for_a_newer_minor_version_is_refused_asking_for_an_upgrade(declared: str) -> None:
+    """It may rely on a field or hook this keel lacks; refused at load time, not broken at run time."""
+    with pytest.raises(PluginError, match=rf"built for keel contract {declared}, newer than this keel's contract "
+                                         rf"{CONTRACT_VERSION}; upgrade keel"):
+        load([source(plugin_module(contract=declared, keel_stores=lambda: [store("minor")]))])
 
 
 @pytest.mark.parametrize("declared", [None, 1.0, 1, "1", "one.two", "", "1.0.1", "v1.0", "².0", "1.²"], ids=repr)

@@ -188,7 +188,17 @@ def _contract(source: PluginSource, module: ModuleType) -> str:
             f"plugin {source.name!r} ({source.distribution}) was built for keel contract {declared};"
             f" this keel speaks contract {CONTRACT_VERSION}"
         )
+    if _minor(declared) > _minor(CONTRACT_VERSION):
+        # It may use what only a newer keel has (a field, a hook): refused now, not broken later.
+        raise PluginError(
+            f"plugin {source.name!r} ({source.distribution}) was built for keel contract {declared}, newer than"
+            f" this keel's contract {CONTRACT_VERSION}; upgrade keel"
+        )
     return declared
+
+
+def _minor(version: str) -> int:
+    return int(version.partition(".")[2])
 
 
 def _registrations(manager: pluggy.PluginManager, source: PluginSource, module: ModuleType, contract: str) -> list[Installed]:

@@ -10,7 +10,7 @@ from keel_consensus_raft.options import RaftOptions
 
 __all__ = ["KEEL_CONTRACT", "VERSION", "keel_consensus_engines"]
 
-KEEL_CONTRACT = "1.0"
+KEEL_CONTRACT = "1.1"  # uses Ready.send_early
 VERSION = "0.1.0"
 
 

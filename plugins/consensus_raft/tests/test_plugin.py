@@ -5,7 +5,7 @@ from __future__ import annotations
 import keel.plugins
 from keel.contract import Kind
 
-from keel_consensus_raft import RaftEngine, RaftOptions, create
+from keel_consensus_raft import RaftEngine, RaftOptions, create, plugin
 
 from .harness import Net
 
@@ -15,7 +15,7 @@ def test_keel_loads_raft_from_the_entry_point():
     (installed,) = [item for item in plugins.installed if item.name == "raft"]
     assert installed.kind is Kind.CONSENSUS
     assert installed.distribution == "keel-consensus-raft"
-    assert installed.contract == "1.0"
+    assert installed.contract == plugin.KEEL_CONTRACT == "1.1"  # it sends appends early (contract 1.1)
     record = plugins.get(Kind.CONSENSUS, "raft", field="consensus.plugin")
     assert (record.create, record.options) == (create, RaftOptions)
 
