@@ -9,6 +9,8 @@ import pytest
 import trio
 
 from keel import plugins
+from keel.consensus import EngineSettings
+from keel.contract import Kind
 from keel.core.api import Batch, Call, CoreStatus, Put, PutReply, Range, RangeReply, Watch
 from keel.transport import ErrorReply
 from keel.core.runtime import CoreRuntime
@@ -120,3 +122,48 @@ async def test_a_node_whose_log_is_damaged_refuses_to_start_naming_file_and_offs
     node = Node(make_config(tmp_path, "a", IDS, network="runtime-damaged-2"), plugins.load())
     with pytest.raises(StorageError, match=rf"{segment.name}: offset \d+"):
         await node.run()
+
+
+class NoPeers:
+    """The transport of a single-voter core: there is nobody to send to."""
+
+    def send(self, dst: str, message: Any) -> bool:
+        raise AssertionError(f"a single voter sent {type(message).__name__} to {dst}")
+
+
+async def test_a_compaction_is_never_durable_before_the_snapshot_it_relies_on(tmp_path: Path) -> None:
+    """Every sync of the log finds the snapshots its CompactTo needs already saved (else a crash then is fatal)."""
+    raft = plugins.load().get(Kind.CONSENSUS, "raft", field="consensus")
+    runtime = CoreRuntime(node_id="n1", plugin=raft, settings=EngineSettings(node_id="n1", voters=("n1",)),
+                          data_dir=tmp_path, transport=NoPeers(), request_timeout=5.0, snapshot_every=5)  # type: ignore[arg-type]
+    await runtime.open()
+    assert runtime.wal is not None and runtime.snapshots is not None
+    saved = [0]
+    early: list[int] = []
+    save, sync = runtime.snapshots.save, runtime.wal._sync
+
+    def saving(meta: Any, data: bytes) -> None:
+        save(meta, data)
+        saved.append(meta.index)
+
+    def syncing(data: bytearray, mark: Any) -> None:
+        if mark.snapshot is not None and mark.snapshot.index > max(saved):
+            early.append(mark.snapshot.index)
+        sync(data, mark)
+
+    runtime.snapshots.save, runtime.wal._sync = saving, syncing  # type: ignore[method-assign]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(runtime.run)
+        with trio.fail_after(ELECTION_WAIT_S):
+            while runtime.server is None or not runtime.server.leading:
+                await trio.sleep(0.01)
+
+        async def writer(w: int) -> None:
+            for seq in range(1, 40):
+                await runtime.handle(Call(f"w{w}", seq, seq - 1, Put(b"k%d" % w, b"v%d" % seq)))
+
+        async with trio.open_nursery() as writers:
+            for w in range(16):
+                writers.start_soon(writer, w)
+        nursery.cancel_scope.cancel()
+    assert len(saved) > 10 and early == []

@@ -265,11 +265,15 @@ class CoreRuntime:
         while True:
             await self._dirty.wait()
             self._dirty = trio.Event()
+            # Snapshots and log writes are taken together: the log's CompactTo
+            # relies on the snapshots, which are saved first, and a write made
+            # meanwhile (perhaps the next CompactTo) waits for the next round.
             target, snapshots = self._written, self._queued_snapshots
             self._queued_snapshots = []
-            for snapshot in snapshots:  # before the log, whose CompactTo relies on them
+            taken = self.wal.take()
+            for snapshot in snapshots:
                 await trio.to_thread.run_sync(self.snapshots.save, snapshot.meta, snapshot.data)
-            await trio.to_thread.run_sync(self.wal.sync)
+            await trio.to_thread.run_sync(self.wal.sync_taken, taken)
             self._durable = target
             self._release()
 

@@ -16,6 +16,6 @@ Both block on file I/O and never import Trio: the driver chooses the thread.
 
 from keel.core.log.record import MAX_RECORD
 from keel.core.log.snapshot_store import SnapshotStore, StoredSnapshot
-from keel.core.log.wal import DEFAULT_SEGMENT_BYTES, DurableLog
+from keel.core.log.wal import DEFAULT_SEGMENT_BYTES, DurableLog, Taken
 
-__all__ = ["DEFAULT_SEGMENT_BYTES", "MAX_RECORD", "DurableLog", "SnapshotStore", "StoredSnapshot"]
+__all__ = ["DEFAULT_SEGMENT_BYTES", "MAX_RECORD", "DurableLog", "SnapshotStore", "StoredSnapshot", "Taken"]

@@ -55,6 +55,8 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+import attrs
+
 from keel import wire
 from keel.consensus.log_ops import Append, CompactTo, Entry, LogOp, LogState, Recovered, SaveStable
 from keel.core.log.durable_io import remove_files, sync_directory, sync_file, write_all
@@ -64,10 +66,19 @@ from keel.core.log.segment import SegmentInfo, create_segment
 from keel.core.log.wal_ops import Checkpoint, Compacted
 from keel.errors import StorageError
 
-__all__ = ["DEFAULT_SEGMENT_BYTES", "LOCK_FILE", "DurableLog"]
+__all__ = ["DEFAULT_SEGMENT_BYTES", "LOCK_FILE", "DurableLog", "Taken"]
 
 DEFAULT_SEGMENT_BYTES = 64 * 2**20  # bytes; few files to list and open, and a deleted segment frees a useful amount
 LOCK_FILE = "wal.lock"  # held (flock) while a log is open, so two nodes never share a directory
+
+
+@attrs.frozen
+class Taken:
+    """Writes detached by `DurableLog.take`, and the checkpoint a new segment would open with after them."""
+
+    data: bytes
+    mark: Checkpoint
+    number: int  # takes are synced in this order
 
 
 class DurableLog:
@@ -84,6 +95,7 @@ class DurableLog:
         self._state = LogState()
         self._buffer = bytearray()
         self._failure: Exception | None = None  # the first error of a failed write or sync
+        self._taken = self._synced = 0  # takes handed out, and synced, in order
         self._closed = False
         self._segments: list[SegmentInfo] = []
         self._fd: int | None = None  # the last segment, open for appending
@@ -155,14 +167,41 @@ class DurableLog:
         Raises:
             StorageError: the write or fsync failed; the log is unusable after it.
         """
+        self.sync_taken(self.take())
+
+    def take(self) -> Taken:
+        """Detach everything written so far, for `sync_taken` to make durable (no system call).
+
+        A driver that must make something else durable first (a snapshot the
+        log's `CompactTo` relies on) takes the writes at the moment it decides
+        what goes first, so no later write slips into this sync.
+
+        Raises:
+            StorageError: an earlier sync failed.
+        """
+        with self._mutex:
+            self._check_usable()
+            data, self._buffer = self._buffer, bytearray()
+            mark = Checkpoint(stable=self._state.stable, snapshot=self._state.snapshot,
+                              last_index=self._state.last_index)
+            self._taken += 1
+            return Taken(data=bytes(data), mark=mark, number=self._taken)
+
+    def sync_taken(self, taken: Taken) -> None:
+        """Make what `take` detached durable (blocking); takes must be synced in the order taken.
+
+        Raises:
+            ValueError: an earlier take was not synced first.
+            StorageError: the write or fsync failed; the log is unusable after it.
+        """
         with self._sync_mutex:
             with self._mutex:
                 self._check_usable()
-                data, self._buffer = self._buffer, bytearray()
-                mark = Checkpoint(stable=self._state.stable, snapshot=self._state.snapshot,
-                                  last_index=self._state.last_index)
+                if taken.number != self._synced + 1:
+                    raise ValueError(f"durable log: take {taken.number} synced after {self._synced}")
+                self._synced = taken.number
             try:
-                self._sync(data, mark)
+                self._sync(bytearray(taken.data), taken.mark)
             except OSError as exc:
                 failure = StorageError(f"{self.directory}: sync failed: {exc.strerror or exc}")
                 with self._mutex:
