@@ -124,7 +124,7 @@ def test_a_loaded_dump_is_the_same_table():
     table.attach(b"a", 0, 5)
     loaded = LeaseTable()
     loaded.load(*table.dump())
-    assert loaded.dump() == table.dump() == (2, [(1, 2.0, []), (5, 1.0, [b"a", b"b"])])
+    assert loaded.dump() == table.dump() == (2, [(1, 2.0, 0, []), (5, 1.0, 0, [b"a", b"b"])])
     assert loaded.grant(1.0).id == table.grant(1.0).id == 2
 
 

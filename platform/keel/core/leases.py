@@ -29,6 +29,7 @@ MAX_TTL_S = 10 * 365 * 86400.0  # seconds; ten years, a lease that is practicall
 class Lease:
     id: int
     ttl: float  # seconds
+    granted: int = 0  # the log index of its grant: which lease of this id an expiry means
     keys: set[bytes] = attrs.Factory(set)
 
 
@@ -45,7 +46,7 @@ class LeaseTable:
     def __len__(self) -> int:
         return len(self.leases)
 
-    def grant(self, ttl: float, lease_id: int = 0) -> Lease:
+    def grant(self, ttl: float, lease_id: int = 0, *, granted: int = 0) -> Lease:
         """Create a lease (`lease_id` 0: the next free id).
 
         Raises:
@@ -62,7 +63,7 @@ class LeaseTable:
             self.next_id += 1
         elif lease_id in self.leases:
             raise ValueError(f"lease {lease_id} already exists")
-        lease = self.leases[lease_id] = Lease(lease_id, ttl)
+        lease = self.leases[lease_id] = Lease(lease_id, ttl, granted)
         return lease
 
     def remove(self, lease_id: int) -> Lease | None:
@@ -78,13 +79,13 @@ class LeaseTable:
         if new in self.leases:
             self.leases[new].keys.add(key)
 
-    def dump(self) -> tuple[int, list[tuple[int, float, list[bytes]]]]:
-        return self.next_id, [(lease.id, lease.ttl, sorted(lease.keys)) for lease in sorted(
+    def dump(self) -> tuple[int, list[tuple[int, float, int, list[bytes]]]]:
+        return self.next_id, [(lease.id, lease.ttl, lease.granted, sorted(lease.keys)) for lease in sorted(
             self.leases.values(), key=lambda lease: lease.id)]
 
-    def load(self, next_id: int, leases: list[tuple[int, float, list[bytes]]]) -> None:
+    def load(self, next_id: int, leases: list[tuple[int, float, int, list[bytes]]]) -> None:
         self.next_id = next_id
-        self.leases = {lease_id: Lease(lease_id, ttl, set(keys)) for lease_id, ttl, keys in leases}
+        self.leases = {lease_id: Lease(lease_id, ttl, granted, set(keys)) for lease_id, ttl, granted, keys in leases}
 
 
 class LeaseClock:
@@ -108,6 +109,10 @@ class LeaseClock:
         """A grant was applied, or a keep-alive arrived: the lease lives `ttl` from now."""
         self.deadlines[lease.id] = now + lease.ttl
         self.proposed.pop(lease.id, None)
+
+    def running_out(self, lease_id: int, now: float) -> bool:
+        """Whether the lease is past its deadline or its expiry was proposed: too late to keep it alive."""
+        return lease_id in self.proposed or self.deadlines.get(lease_id, now + 1.0) <= now
 
     def forget(self, lease_id: int) -> None:
         self.deadlines.pop(lease_id, None)

@@ -54,6 +54,8 @@ from keel.wire import AnyMessage, message
 __all__ = ["ELECTION_PREFIX", "LOCK_PREFIX", "Command", "CoreMachine", "LeaseExpire", "MAX_NAME"]
 
 HISTORY_LIMIT = 100_000  # events kept for watches; older ones are compacted away, the same on every node
+REPLY_BYTES = 4 * 2**20  # bytes of keys and values one range or watch reply carries; far below max_frame
+KV_OVERHEAD = 48  # bytes a key-value costs on the wire beside its key and value (revisions, version, lease)
 LOCK_PREFIX = b"keel/lock/"
 ELECTION_PREFIX = b"keel/election/"
 MAX_NAME = 256  # bytes in a lock or election name
@@ -78,9 +80,15 @@ class Command:
 @message("core.lease_expire")
 @attrs.frozen
 class LeaseExpire:
-    """The leader saw lease `id` run out: delete it and its keys."""
+    """The leader saw lease `id` (the one granted at index `granted`) run out: delete it and its keys.
+
+    `granted` tells that lease from a later one of the same id (a client may
+    choose ids): a late or retried expiry must not end its successor. 0
+    means whichever lease has the id.
+    """
 
     id: int
+    granted: int = 0
 
 
 class CoreMachine:
@@ -140,10 +148,14 @@ class CoreMachine:
             return CompactReply(self.store.revision)
         if isinstance(op, LeaseGrant):
             try:
-                lease = self.leases.grant(op.ttl, op.id)
+                lease = self.leases.grant(op.ttl, op.id, granted=self.index)
             except ValueError as exc:
                 raise KeelError(f"lease grant: {exc}") from None
             return LeaseGrantReply(lease.id, lease.ttl, self.store.revision)
+        if isinstance(op, LeaseExpire) and op.granted and op.id in self.leases \
+                and self.leases.leases[op.id].granted != op.granted:
+            raise LeaseExpired(f"lease {op.id} granted at index {op.granted} is gone; the one of that id now was "
+                               f"granted at {self.leases.leases[op.id].granted}")
         if isinstance(op, (LeaseRevoke, LeaseExpire)):
             return LeaseRevokeReply(self._end_lease(op.id))
         if isinstance(op, (Lock, Campaign)):
@@ -223,6 +235,7 @@ class CoreMachine:
             kvs, count = self.store.range(op.key, prefix=op.prefix, limit=op.limit)
             if op.keys_only:
                 kvs = [attrs.evolve(kv, value=b"") for kv in kvs]
+            kvs = _within(kvs)  # the rest waits for the next range, from the last key on
             return RangeReply(self.store.revision, tuple(kvs), count, len(kvs) < count)
         if isinstance(op, Leader):
             return LeaderReply(self.first(ELECTION_PREFIX + op.name + b"/"), self.store.revision)
@@ -240,9 +253,19 @@ class CoreMachine:
         first = self.first(key.rsplit(b"/", 1)[0] + b"/")
         return first is not None and first.key == key
 
-    def events(self, key: bytes, *, prefix: bool, start: int) -> list[Any]:
-        """Watch events from `start` (raises `Compacted`)."""
-        return list(self.store.events(key, prefix=prefix, start=start))
+    def events(self, key: bytes, *, prefix: bool, start: int, limit_bytes: int | None = None) -> list[Any]:
+        """Watch events from `start` (raises `Compacted`); at most about `limit_bytes`, in whole revisions."""
+        found = self.store.events(key, prefix=prefix, start=start)
+        if limit_bytes is None:
+            return list(found)
+        events: list[Any] = []
+        size = 0
+        for event in found:
+            if size >= limit_bytes and event.kv.mod_revision != events[-1].kv.mod_revision:
+                break  # a revision is never split: its events are one transaction
+            events.append(event)
+            size += len(event.kv.key) + len(event.kv.value) + KV_OVERHEAD
+        return events
 
     # --- snapshots -----------------------------------------------------------------------
 
@@ -265,3 +288,12 @@ class CoreMachine:
         """
         decode_snapshot(self, blob)
 
+
+def _within(kvs: list[KeyValue]) -> list[KeyValue]:
+    """The first keys of `kvs` that fit in one reply (at least one, however large)."""
+    size = 0
+    for i, kv in enumerate(kvs):
+        size += len(kv.key) + len(kv.value) + KV_OVERHEAD
+        if size > REPLY_BYTES and i > 0:
+            return kvs[:i]
+    return kvs

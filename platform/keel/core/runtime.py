@@ -51,7 +51,7 @@ from keel.contract import ConsensusPlugin
 from keel.core.api import Batch, BatchReply, Call, Campaign, CoreStatus, CoreStatusReply, Lock, Watch
 from keel.core.log import DurableLog, SnapshotStore
 from keel.core.machine import CoreMachine
-from keel.core.server import CoreServer, ServerOutput
+from keel.core.server import MAX_WAIT_S, CoreServer, ServerOutput
 from keel.errors import KeelError, Unavailable
 from keel.transport import Transport, error_reply, raise_if_error
 
@@ -135,6 +135,7 @@ class CoreRuntime:
     def deliver(self, src: str, message: Any) -> None:
         """A peer's message for the engine."""
         assert self.server is not None
+        self.server.advance(trio.current_time())
         self.server.receive(src, message)
         self._kicked.set()
 
@@ -153,8 +154,11 @@ class CoreRuntime:
         send, receive = trio.open_memory_channel[Any](1)
         self._waiting[ref] = send
         op = request.op if isinstance(request, Call) else None
-        budget = self.request_timeout + (op.wait if isinstance(op, (Watch, Lock, Campaign)) else 0.0)
+        wait = op.wait if isinstance(op, (Watch, Lock, Campaign)) else 0.0
+        # The server refuses a wait outside 0…MAX_WAIT_S; until it does, the budget must not break on one.
+        budget = self.request_timeout + (min(wait, MAX_WAIT_S) if wait > 0 else 0.0)
         try:
+            self.server.advance(trio.current_time())
             self.server.request(ref, request)
             self._kicked.set()
             with trio.move_on_after(budget):
@@ -170,16 +174,17 @@ class CoreRuntime:
         replies: list[Any] = [None] * len(batch.calls)
         send, receive = trio.open_memory_channel[tuple[int, Any]](len(batch.calls))
         refs = {}
-        for i, call in enumerate(batch.calls):
-            if isinstance(call.op, (Watch, Lock, Campaign)):
-                replies[i] = error_reply(KeelError(f"{type(call.op).__name__} cannot travel in a batch"))
-                continue
-            self._next_ref += 1
-            refs[self._next_ref] = i
-            self._waiting[self._next_ref] = _Slot(send, i)
-            self.server.request(self._next_ref, call)
-        self._kicked.set()
+        self.server.advance(trio.current_time())
         try:
+            for i, call in enumerate(batch.calls):
+                if isinstance(call.op, (Watch, Lock, Campaign)):
+                    replies[i] = error_reply(KeelError(f"{type(call.op).__name__} cannot travel in a batch"))
+                    continue
+                self._next_ref += 1
+                refs[self._next_ref] = i
+                self._waiting[self._next_ref] = _Slot(send, i)
+                self.server.request(self._next_ref, call)  # answers every refusal itself, as a reply
+            self._kicked.set()
             with trio.move_on_after(self.request_timeout):
                 for _ in range(len(refs)):
                     i, reply = await receive.receive()

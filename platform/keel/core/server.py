@@ -35,6 +35,7 @@ and expired leases are proposed as `LeaseExpire` commands from `tick`.
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 import attrs
@@ -50,7 +51,7 @@ from keel.core.api import (
 )
 from keel.consensus import MembershipChange
 from keel.core.leases import LeaseClock
-from keel.core.machine import Command, CoreMachine, LeaseExpire
+from keel.core.machine import REPLY_BYTES, Command, CoreMachine, LeaseExpire
 from keel.errors import Compacted, KeelError, LeaseExpired, NotLeader, Unavailable
 from keel.transport.envelope import error_reply
 
@@ -84,13 +85,19 @@ class CoreServer:
 
     def __init__(self, node_id: str, *, create: EngineFactory, settings: EngineSettings, rng: random.Random,
                  recovered: Recovered | None = None, snapshot: StoredSnapshot | None = None,
-                 snapshot_every: int = 10_000, consensus: str = "", defer_snapshots: bool = False) -> None:
+                 snapshot_every: int = 10_000, consensus: str = "", defer_snapshots: bool = False,
+                 clock_slack: float = 0.0) -> None:
         self.node = EngineNode(node_id, create=create, settings=settings, rng=rng, recovered=recovered,
                                snapshot=snapshot, snapshot_every=snapshot_every, machine=CoreMachine,
                                defer_snapshots=defer_snapshots)
         self.node_id = node_id
         self.consensus = consensus
         self.now = 0.0
+        # Seconds `now` may lag the true time when an input arrives (a driver
+        # that reads its clock only at ticks); lease clocks start this much
+        # later, so a lease never ends before its holder's TTL.
+        self.clock_slack = clock_slack
+        self.max_command = settings.max_batch_bytes  # bytes of one encoded command the engine takes
         self.leading = False
         self._log_base = (0.0, 0.0)  # (log time, own clock) when this node took office
         self.clock = LeaseClock()
@@ -124,13 +131,22 @@ class CoreServer:
 
     # --- inputs ----------------------------------------------------------------------------
 
+    def advance(self, now: float) -> None:
+        """The driver's clock read `now` (before an input): what leases and waits are timed by."""
+        self.now = max(self.now, now)
+
     def tick(self, now: float) -> None:
         self.now = max(self.now, now)
         self.node.tick(now)
         if self.leading:
             for lease_id in self.clock.expired(self.now, EXPIRY_RETRY_S):
+                lease = self.machine.leases.leases.get(lease_id)
+                if lease is None:
+                    self.clock.forget(lease_id)
+                    continue
+                expiry = LeaseExpire(lease_id, lease.granted)
                 try:
-                    self.node.propose(wire.encode(Command("", 0, 0, self.log_time(), LeaseExpire(lease_id))))
+                    self.node.propose(wire.encode(Command("", 0, 0, self.log_time(), expiry)))
                 except KeelError:
                     break  # lost leadership meanwhile; the next leader restarts the clocks
         self._expire_waiters()
@@ -177,6 +193,9 @@ class CoreServer:
             if isinstance(op, (Lock, Campaign)) and not 0 <= op.wait <= MAX_WAIT_S:
                 raise KeelError(f"wait {op.wait:g} s is outside 0…{MAX_WAIT_S:g} s")
             data = wire.encode(Command.of(call, self.log_time()))
+            if len(data) > self.max_command:
+                raise KeelError(f"{type(op).__name__.lower()}: request of {len(data)} bytes exceeds the limit of "
+                                f"{self.max_command} bytes (the engine's max_batch_bytes)")
             index = self.node.propose(data)
             self._proposed[index] = (ref, data)
         elif isinstance(op, Range) and op.serializable:
@@ -188,6 +207,8 @@ class CoreServer:
         elif isinstance(op, Watch):
             self._watch(ref, op)
         elif isinstance(op, ChangeMembership):
+            if not _NODE_ID.fullmatch(op.node):
+                raise KeelError(f"membership change: {op.node!r} is not a node id (1-64 letters, digits, '-', '_', '.')")
             self.node.engine.change_membership(MembershipChange(op.action, op.node))
             status = self.node.engine.status()
             self._replies.append((ref, MembershipReply(status.voters, status.learners)))
@@ -205,7 +226,7 @@ class CoreServer:
     def _answer_watch(self, waiter: _Waiter, *, final: bool) -> bool:
         op = waiter.op
         try:
-            events = self.machine.events(op.key, prefix=op.prefix, start=waiter.start)
+            events = self.machine.events(op.key, prefix=op.prefix, start=waiter.start, limit_bytes=REPLY_BYTES)
         except Compacted as exc:
             self._replies.append((waiter.ref, error_reply(exc)))
             return True
@@ -254,12 +275,23 @@ class CoreServer:
             self._replies.append((ref, error_reply(Unavailable(
                 f"index {event.index} went to another leader's entry; retry (the session makes it safe)"))))
             return
-        if isinstance(result, (LockReply, CampaignReply)) and not _acquired(result):
+        if isinstance(result, (LockReply, CampaignReply)):
+            # An answer the session table replays was true when first given:
+            # the lock may have passed on since, so answer as things stand now.
+            result = self._queue_now(result)
             op = _op(data)
-            if op.wait > 0:
+            if isinstance(result, (LockReply, CampaignReply)) and not _acquired(result) and op.wait > 0:
                 self._queued.append(_Waiter(ref, (op, result), self.now + op.wait))
                 return
         self._replies.append((ref, result))
+
+    def _queue_now(self, reply: LockReply | CampaignReply) -> Any:
+        """A lock's or campaign's answer as the keyspace stands now, or `LeaseExpired` if its key is gone."""
+        kv = self.machine.store.get(reply.key)
+        if kv is None:
+            return error_reply(LeaseExpired(f"{reply.key!r} is gone: its lease expired or it was released"))
+        token = {"token": kv.create_revision} if isinstance(reply, LockReply) else {"revision": kv.create_revision}
+        return attrs.evolve(reply, **token, **{_ACQUIRED[type(reply)]: bool(self.machine.holds_first(reply.key))})
 
     def _redirect_proposals(self) -> None:
         # Our proposals may still commit, or be cut away with the rest of our
@@ -275,7 +307,7 @@ class CoreServer:
         if isinstance(result, LeaseGrantReply):
             lease = self.machine.leases.leases.get(result.id)
             if lease is not None:
-                self.clock.refresh(lease, self.now)
+                self.clock.refresh(lease, self.now + self.clock_slack)
         elif isinstance(result, LeaseRevokeReply):  # only then is the command worth decoding again
             op = _op(event.command)
             if isinstance(op, (LeaseRevoke, LeaseExpire)):
@@ -289,8 +321,13 @@ class CoreServer:
                                                                     f"(expired or revoked)"))))
             elif not self.leading:
                 self._replies.append((ref, error_reply(NotLeader(self.node.engine.status().leader))))
+            elif self.clock.running_out(op.id, self.now):
+                # Its expiry is due or already proposed: saying "alive" now would
+                # promise a TTL that the expiry about to apply takes away.
+                self._replies.append((ref, error_reply(LeaseExpired(f"lease {op.id} ran out before this "
+                                                                    f"keep-alive reached the leader"))))
             else:
-                self.clock.refresh(lease, self.now)
+                self.clock.refresh(lease, self.now + self.clock_slack)
                 self._replies.append((ref, LeaseKeepAliveReply(op.id, lease.ttl)))
             return
         try:
@@ -307,14 +344,12 @@ class CoreServer:
             still = []
             for waiter in self._queued:
                 op, reply = waiter.op
-                first = self.machine.holds_first(reply.key)
-                if first is None:
-                    self._replies.append((waiter.ref, error_reply(LeaseExpired(
-                        f"{reply.key!r} is gone: its lease expired or it was released"))))
-                elif first:
-                    self._replies.append((waiter.ref, attrs.evolve(reply, **{_ACQUIRED[type(reply)]: True})))
-                else:
+                now = self._queue_now(reply)
+                if isinstance(now, (LockReply, CampaignReply)) and not _acquired(now):
+                    waiter.op = (op, now)
                     still.append(waiter)
+                else:
+                    self._replies.append((waiter.ref, now))
             self._queued = still
 
     def _expire_waiters(self) -> None:
@@ -328,6 +363,7 @@ class CoreServer:
 
 
 _ACQUIRED = {LockReply: "acquired", CampaignReply: "elected"}
+_NODE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def _acquired(reply: LockReply | CampaignReply) -> bool:

@@ -12,7 +12,7 @@ Session answers, being messages, travel wire-encoded.
     [FORMAT, index, digest, revision, compacted,
      keys:     [[key, value, create, mod, version, lease], ...],
      history:  [[kind, key, value, create, mod, version, lease], ...],   kind 0 put, 1 delete
-     next_lease, leases: [[id, ttl, [key, ...]], ...],
+     next_lease, leases: [[id, ttl, granted, [key, ...]], ...],
      log_time, sessions: [[client, acked, last_used, [[seq, answer], ...]], ...]]
 """
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMAT", "Capture", "capture", "decode_snapshot", "encode_snapshot"]
 
-FORMAT = 1  # bump when the layout changes
+FORMAT = 2  # bump when the layout changes (2: leases carry the index of their grant)
 _KINDS = ("put", "delete")
 Capture = tuple[Any, ...]  # the state as immutable pieces, safe to encode while the machine moves on
 
@@ -57,7 +57,7 @@ def encode_snapshot(state: Capture) -> bytes:
         [[_KINDS.index(e.kind), e.kv.key, e.kv.value, e.kv.create_revision, e.kv.mod_revision, e.kv.version,
           e.kv.lease] for e in history],
         next_lease,
-        [[lease_id, float(ttl), list(lease_keys)] for lease_id, ttl, lease_keys in leases],
+        [[lease_id, float(ttl), granted, list(lease_keys)] for lease_id, ttl, granted, lease_keys in leases],
         float(log_time),
         [[client, acked, float(used), [[seq, wire.encode(answer)] for seq, answer in answers]]
          for client, acked, used, answers in sessions],
@@ -106,9 +106,10 @@ def _event(row: Any, where: str) -> Event:
     return Event(_KINDS[kind], _key(kv, where))
 
 
-def _lease(row: Any, where: str) -> tuple[int, float, list[bytes]]:
-    lease_id, ttl, keys = _array(row, where, 3)
-    return _int(lease_id, where), _float(ttl, where), [_bytes(k, where) for k in _array(keys, where)]
+def _lease(row: Any, where: str) -> tuple[int, float, int, list[bytes]]:
+    lease_id, ttl, granted, keys = _array(row, where, 4)
+    return (_int(lease_id, where), _float(ttl, where), _int(granted, where),
+            [_bytes(k, where) for k in _array(keys, where)])
 
 
 def _session(row: Any, where: str) -> tuple[str, int, float, list[tuple[int, Any]]]:

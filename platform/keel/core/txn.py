@@ -72,7 +72,7 @@ def check_ops(ops: Iterable[Any], lease_exists: Callable[[int], bool]) -> None:
         elif not isinstance(op, Range):
             raise KeelError(f"txn: {type(op).__name__} cannot run inside a transaction (only put, delete, range)")
     for op in deletes:
-        for key in puts:
+        for key in sorted(puts):  # sorted: the error names the same key on every node, whatever the hash seed
             if _covers(op, key):
                 raise KeelError(f"txn: key {key!r} is both put and deleted in one transaction")
 
