@@ -90,3 +90,21 @@ def test_only_calls_a_node_answers_promptly_are_batched():
     assert batchable(Call("c", 0, 0, Range(b"k")))
     assert not batchable(Call("c", 0, 0, Watch(b"k")))
     assert not batchable(Call("c", 1, 0, Lock(b"n", 1)))
+
+
+async def test_calls_that_joined_a_batch_whose_sender_was_cancelled_retry_at_once():
+    batcher = Batcher(FakeConn())
+    outcome: list[str] = []
+
+    async def joiner() -> None:
+        with pytest.raises(Unavailable, match="cancelled"):
+            await batcher.request(put(b"b", 2), timeout=30.0)
+        outcome.append("told")
+
+    with trio.move_on_after(1.0):
+        async with trio.open_nursery() as nursery:
+            with trio.CancelScope() as sender:
+                sender.cancel()  # the sender's deadline runs out while the batch forms
+                nursery.start_soon(joiner)
+                await batcher.request(put(b"a", 1), timeout=30.0)
+    assert outcome == ["told"]

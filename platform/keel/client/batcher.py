@@ -38,6 +38,7 @@ def batchable(message: Any) -> bool:
 @attrs.define
 class _Joined:
     call: Call
+    timeout: float
     done: trio.Event = attrs.Factory(trio.Event)
     reply: Any = None
     error: BaseException | None = None
@@ -52,7 +53,7 @@ class Batcher:
 
     async def request(self, call: Call, *, timeout: float) -> Any:
         """Send `call` (in a batch if others join it) and return its reply; raises its error."""
-        joined = _Joined(call)
+        joined = _Joined(call, timeout)
         if self._forming is not None and len(self._forming) < MAX_BATCH:
             self._forming.append(joined)
             await joined.done.wait()  # the sender sets it, whatever happens to the batch
@@ -60,9 +61,12 @@ class Batcher:
             batch = self._forming = [joined]
             try:
                 await trio.lowlevel.checkpoint()  # the others that start now join here
-            finally:
+            except BaseException:  # cancelled before sending: those who joined retry at once
                 self._forming = None
-            await self._send(batch, timeout)
+                _fail(batch[1:], Unavailable("the call that was to send this batch was cancelled; retrying"))
+                raise
+            self._forming = None
+            await self._send(batch, max(j.timeout for j in batch))
         if joined.error is not None:
             raise joined.error
         return joined.reply
@@ -85,9 +89,14 @@ class Batcher:
                 joined.error = exc
         except BaseException:
             # Cancelled (the sender's own deadline): the others learn the batch is lost and retry.
-            for joined in batch:
-                joined.error = Unavailable("the call that sent this batch was cancelled; retrying")
+            _fail(batch, Unavailable("the call that sent this batch was cancelled; retrying"))
             raise
         finally:
             for joined in batch:
                 joined.done.set()
+
+
+def _fail(joined: list[_Joined], error: KeelError) -> None:
+    for one in joined:
+        one.error = error
+        one.done.set()

@@ -74,8 +74,11 @@ class LeaseKept:
 
 @attrs.frozen
 class LockAcquired:
+    """Event: a lock request asked at `asked` was answered "acquired" with fencing token `token`."""
+
     process: str
     token: int
+    asked: float
 
 
 @attrs.frozen
@@ -189,6 +192,8 @@ class RegisterClient(_Actor):
             completion, result = ("ok" if reply.succeeded else "fail"), None
         elif isinstance(reply, (PutReply, DeleteReply)):
             completion, result = "ok", None
+        elif isinstance(reply, ErrorReply) and reply.kind == "session_expired":
+            completion, result = "info", None  # an earlier attempt may have been applied
         else:  # an ErrorReply: the request's one answer says it took no effect
             completion, result = "fail", None
         self.events.append(OpCompleted(self.node_id, number, completion, result))
@@ -278,7 +283,9 @@ class Locker(_Actor):
         elif self.now >= self.keep_at:
             self.read(LeaseKeepAlive(self.lease), self.ttl / 4, self._kept)
         elif self.key is None:
-            self.mutate(Lock(self.name, self.lease, wait=self.ttl / 8), self.ttl / 4, self._locked)
+            asked = self.now
+            self.mutate(Lock(self.name, self.lease, wait=self.ttl / 8), self.ttl / 4,
+                        lambda reply, maybe: self._locked(reply, asked))
         elif self.now >= self.release_at:
             self.mutate(Unlock(self.key), self.ttl / 4, self._released)
 
@@ -292,11 +299,11 @@ class Locker(_Actor):
         elif isinstance(reply, ErrorReply) and reply.kind == "lease_expired":
             self.lease = self.key = None
 
-    def _locked(self, reply: Any, maybe: bool) -> None:
+    def _locked(self, reply: Any, asked: float) -> None:
         if isinstance(reply, LockReply) and reply.acquired:
             self.key = reply.key
             self.release_at = self.now + self.rng.uniform(*self.hold)
-            self.events.append(LockAcquired(self.node_id, reply.token))
+            self.events.append(LockAcquired(self.node_id, reply.token, asked))
         elif isinstance(reply, ErrorReply) and reply.kind == "lease_expired":
             self.lease = self.key = None
 

@@ -15,14 +15,16 @@ returns the first rule broken, in words, or None:
 - a lease kept alive for the last time after the faults healed expires no
   earlier than its TTL after that keep-alive was sent, and no later than
   `LEASE_SLACK_S` after the TTL from its answer;
-- a lock is given only to a key that really came first in the queue at
-  some revision (by the final history), and no token to two clients;
+- a lock is given only to a key that held it (came first in the queue, by
+  the final history) at some moment between the request and its answer:
+  never before it held it, never after it had lost it;
 - a command commits within `LIVENESS_BOUND_S` after the faults healed, and
   the members of the final configuration converge.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from keel import wire
@@ -60,7 +62,8 @@ class Observer:
         self.watched: dict[str, list[Event]] = {}
         self.kept: dict[int, tuple[float, float, float]] = {}  # lease -> (ttl, last asked, last answered)
         self.ended: dict[int, float] = {}  # lease -> when its end was first applied
-        self.locks: list[tuple[float, str, int]] = []  # (answered at, process, token)
+        self.locks: list[tuple[float, str, int, float]] = []  # (answered at, process, token, asked at)
+        self.revision_at: dict[int, float] = {}  # keyspace revision -> when a node first applied it
 
     def __call__(self, time: float, node: str, event: Any) -> None:
         if isinstance(event, OpInvoked):
@@ -81,7 +84,7 @@ class Observer:
         elif isinstance(event, LeaseKept):
             self.kept[event.id] = (event.ttl, event.asked, time)
         elif isinstance(event, LockAcquired):
-            self.locks.append((time, event.process, event.token))
+            self.locks.append((time, event.process, event.token, event.asked))
         elif isinstance(event, Installed):
             self.installs += 1
         elif isinstance(event, ChangeMade):
@@ -123,6 +126,9 @@ class Observer:
             self._fail(f"index {event.index}: {first[0]} and {node} reached different states (t={time:.3f})")
         if time >= self.healed_at and self.progress_at is None:
             self.progress_at = time
+        made = getattr(event.result, "revision", None) or getattr(event.result, "token", None)
+        if isinstance(made, int):
+            self.revision_at.setdefault(made, time)
         command = wire.decode(event.command)
         if not isinstance(command, Command):
             return
@@ -174,31 +180,44 @@ class Observer:
         return None
 
     def _check_locks(self, truth: list[Event]) -> str | None:
-        holders = _holders(truth)
-        given: dict[int, str] = {}
-        for time, process, token in sorted(self.locks):
-            if token not in holders:
-                return f"lock given to {process} with token {token} at t={time:.3f}, but that key never came " \
-                       f"first in the queue (holders' tokens: {sorted(holders)[:10]})"
-            other = given.setdefault(token, process)
-            if other != process:
-                return f"lock token {token} given to both {other} and {process}"
+        held = _holders(truth)
+        for answered, process, token, asked in sorted(self.locks):
+            if token not in held:
+                return f"lock given to {process} with token {token} at t={answered:.3f}, but that key never came " \
+                       f"first in the queue (holders' tokens: {sorted(held)[:10]})"
+            first, lost = held[token]
+            since = self.revision_at.get(first, answered)
+            if since > answered:
+                return f"lock given to {process} (token {token}) at t={answered:.3f}, before it came first at " \
+                       f"revision {first}, applied at t={since:.3f}"
+            ended = self.revision_at.get(lost, asked) if lost is not None else asked
+            if lost is not None and ended < asked:
+                return f"lock given to {process} (token {token}) for a request asked at t={asked:.3f}, but it had " \
+                       f"lost the lock at revision {lost}, applied at t={ended:.3f}: two holders"
         return None
 
 
-def _holders(truth: list[Event]) -> set[int]:
-    """The fencing tokens of every key that was first in its lock queue at some revision."""
+def _holders(truth: list[Event]) -> dict[int, tuple[int, int | None]]:
+    """Token -> (the revision its key came first in its lock queue, the revision it stopped; None: still first)."""
     alive: dict[bytes, int] = {}
-    holders: set[int] = set()
+    held: dict[int, tuple[int, int | None]] = {}
+    holder: int | None = None
     for i, event in enumerate(truth):
         if event.kind == "put":
             alive.setdefault(event.kv.key, event.kv.create_revision)
         else:
             alive.pop(event.kv.key, None)
-        last_of_revision = i + 1 == len(truth) or truth[i + 1].kv.mod_revision != event.kv.mod_revision
-        if last_of_revision and alive:
-            holders.add(min(alive.values()))
-    return holders
+        revision = event.kv.mod_revision
+        if i + 1 < len(truth) and truth[i + 1].kv.mod_revision == revision:
+            continue  # the rest of this revision's events first
+        now = min(alive.values()) if alive else None
+        if now != holder:
+            if holder is not None:
+                held[holder] = (held[holder][0], revision)
+            if now is not None:
+                held[now] = (revision, None)
+            holder = now
+    return held
 
 
 def _converged(sim: Simulation, servers: tuple[str, ...]) -> tuple[str, str | None]:
@@ -212,4 +231,8 @@ def _converged(sim: Simulation, servers: tuple[str, ...]) -> tuple[str, str | No
     states = {s: (live[s].machine.index, live[s].machine.digest.hex()[:12]) for s in members}
     if len(set(states.values())) > 1:
         return leader, f"members did not converge by the end: {states}"
+    # The digest chains commands only; the whole state (keys, history, leases, sessions) must agree too.
+    contents = {s: hashlib.sha256(live[s].machine.snapshot()).hexdigest()[:12] for s in members}
+    if len(set(contents.values())) > 1:
+        return leader, f"members applied the same commands but hold different states: {contents}"
     return leader, None

@@ -63,6 +63,7 @@ TICK_S = 0.01  # seconds between engine ticks; a fifth of the default heartbeat
 SNAPSHOT_EVERY = 10_000  # applied entries between snapshots of the state machine
 TRANSFER_WAIT_S = 1.0  # seconds a stopping leader waits for a peer to take over
 GC_FREEZE_S = 5.0  # seconds between moving what survived so far out of the garbage collector's scans
+GC_FULL_S = 60.0  # seconds between full collections on a node that does not lead
 SLOW_POLL_S = 0.05  # seconds; a poll this long delays heartbeats by a third of an election timeout
 
 
@@ -197,14 +198,7 @@ class CoreRuntime:
 
     def status(self) -> CoreStatusReply:
         assert self.server is not None and self.wal is not None
-        status = self.server.status()
-        size = 0
-        for path in self.wal.segments():
-            try:
-                size += path.stat().st_size
-            except OSError:
-                pass  # deleted by compaction between listing and stat
-        return type(status)(**{**_fields(status), "log_bytes": size})
+        return attrs.evolve(self.server.status(), log_bytes=self.wal.disk_bytes)
 
     async def stop(self) -> None:
         """Before cancelling: a leader hands over, so the others need not wait out an election timeout."""
@@ -224,16 +218,23 @@ class CoreRuntime:
 
     async def _tick(self) -> None:
         assert self.server is not None
-        frozen_at = trio.current_time()
+        frozen_at = collected_at = trio.current_time()
         while True:
             self.server.tick(trio.current_time())
             self._pump()
-            if trio.current_time() - frozen_at >= GC_FREEZE_S:
+            now = trio.current_time()
+            if now - collected_at >= GC_FULL_S and not self.server.leading:
+                # Freezing also keeps cyclic garbage that had reached the oldest generation; a node
+                # that does not lead can afford the pause of collecting it now and then.
+                gc.unfreeze()
+                gc.collect()
+                collected_at = now
+            if now - frozen_at >= GC_FREEZE_S:
                 # The keyspace and its history are long-lived and free of cycles: moved out of the
                 # collector's sight, they no longer make a full collection pause the loop for
                 # tens of milliseconds; reference counting still frees them when they go.
                 gc.freeze()
-                frozen_at = trio.current_time()
+                frozen_at = now
             await trio.sleep(TICK_S)
 
     async def _poller(self) -> None:
@@ -287,7 +288,7 @@ class CoreRuntime:
         assert self.server is not None and self.wal is not None
         while True:
             out: ServerOutput = self.server.poll()
-            if not (out.persist or out.send_early or out.send or out.replies):
+            if not (out.persist or out.send_early or out.send or out.replies or out.events):
                 return
             if out.send_early:
                 self._held.append((self._written, out.send_early))  # what earlier polls wrote
@@ -339,5 +340,3 @@ class _Slot:
     index: int
 
 
-def _fields(status: CoreStatusReply) -> dict[str, Any]:
-    return attrs.asdict(status, recurse=False)

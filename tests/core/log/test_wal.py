@@ -186,3 +186,16 @@ def test_a_closed_log_refuses_calls_and_closes_twice(tmp_path):
         log.write([SaveStable(b"x")])
     with pytest.raises(ValueError, match="closed"):
         log.sync()
+
+
+def test_disk_bytes_follow_writes_rotation_and_compaction(tmp_path):
+    """What `keel status` shows as the log's size, kept without asking the disk."""
+    log = DurableLog.open(tmp_path, segment_bytes=300)
+    for index in range(1, 30):
+        log.write([Append((Entry(index, 1, EntryKind.COMMAND, b"x" * 40),))])
+        log.sync()
+        assert log.disk_bytes == sum(p.stat().st_size for p in log.segments())
+    log.write([CompactTo(SnapshotMeta(index=25, term=1))])
+    log.sync()
+    assert log.disk_bytes == sum(p.stat().st_size for p in log.segments())
+    log.close()
