@@ -278,10 +278,11 @@ class Locker(_Actor):
     def step(self) -> None:
         if self.now >= self.stop_at:
             return
+        asked = self.now
         if self.lease is None:
-            self.mutate(LeaseGrant(self.ttl), self.ttl / 2, self._granted)
+            self.mutate(LeaseGrant(self.ttl), self.ttl / 2, lambda reply, maybe: self._granted(reply, asked))
         elif self.now >= self.keep_at:
-            self.read(LeaseKeepAlive(self.lease), self.ttl / 4, self._kept)
+            self.read(LeaseKeepAlive(self.lease), self.ttl / 4, lambda reply, maybe: self._kept(reply, asked))
         elif self.key is None:
             asked = self.now
             self.mutate(Lock(self.name, self.lease, wait=self.ttl / 8), self.ttl / 4,
@@ -289,13 +290,15 @@ class Locker(_Actor):
         elif self.now >= self.release_at:
             self.mutate(Unlock(self.key), self.ttl / 4, self._released)
 
-    def _granted(self, reply: Any, maybe: bool) -> None:
+    def _granted(self, reply: Any, asked: float) -> None:
         if isinstance(reply, LeaseGrantReply):
             self.lease, self.keep_at = reply.id, self.now + self.ttl / 4
+            self.events.append(LeaseKept(self.node_id, reply.id, reply.ttl, asked))
 
-    def _kept(self, reply: Any, maybe: bool) -> None:
+    def _kept(self, reply: Any, asked: float) -> None:
         if isinstance(reply, LeaseKeepAliveReply):
             self.keep_at = self.now + self.ttl / 4
+            self.events.append(LeaseKept(self.node_id, reply.id, reply.ttl, asked))
         elif isinstance(reply, ErrorReply) and reply.kind == "lease_expired":
             self.lease = self.key = None
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import cbor2
 
 from keel import wire
@@ -37,7 +38,20 @@ __all__ = ["FORMAT", "Capture", "capture", "decode_snapshot", "encode_snapshot"]
 
 FORMAT = 2  # bump when the layout changes (2: leases carry the index of their grant)
 _KINDS = ("put", "delete")
-Capture = tuple[Any, ...]  # the state as immutable pieces, safe to encode while the machine moves on
+@attrs.frozen(kw_only=True)
+class Capture:
+    """The machine's state as immutable pieces (fresh lists of frozen records), safe to encode in another thread."""
+
+    index: int
+    digest: bytes
+    revision: int
+    compacted: int
+    keys: list[KeyValue]
+    history: list[Event]
+    next_lease: int
+    leases: list[tuple[int, float, int, list[bytes]]]  # (id, ttl, granted, keys)
+    log_time: float
+    sessions: list[tuple[str, int, float, list[tuple[int, Any]]]]  # (client, acked, last used, answers)
 
 
 def capture(machine: CoreMachine) -> Capture:
@@ -45,12 +59,15 @@ def capture(machine: CoreMachine) -> Capture:
     revision, compacted, keys, history = machine.store.dump()
     next_lease, leases = machine.leases.dump()
     log_time, sessions = machine.sessions.dump()
-    return (machine.index, machine.digest, revision, compacted, keys, history, next_lease, leases, log_time, sessions)
+    return Capture(index=machine.index, digest=machine.digest, revision=revision, compacted=compacted, keys=keys,
+                   history=history, next_lease=next_lease, leases=leases, log_time=log_time, sessions=sessions)
 
 
 def encode_snapshot(state: Capture) -> bytes:
     """Canonical CBOR of a `capture`."""
-    index, digest, revision, compacted, keys, history, next_lease, leases, log_time, sessions = state
+    index, digest, revision, compacted = state.index, state.digest, state.revision, state.compacted
+    keys, history, next_lease, leases = state.keys, state.history, state.next_lease, state.leases
+    log_time, sessions = state.log_time, state.sessions
     return cbor2.dumps([
         FORMAT, index, digest, revision, compacted,
         [[kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease] for kv in keys],
