@@ -32,7 +32,7 @@ from keel.core.api import (
 from keel.sim import Output
 from keel.transport import ErrorReply
 
-__all__ = ["ChangeMade", "LeaseKept", "LeaseHolder", "LockAcquired", "Locker", "OpCompleted", "OpInvoked",
+__all__ = ["ChangeMade", "LeaseAsked", "LeaseKept", "LeaseHolder", "LockAcquired", "Locker", "OpCompleted", "OpInvoked",
            "Operator", "RegisterClient", "WatchSaw", "Watcher"]
 
 VALUE_SPACE = 1_000_000  # written values are client_number * VALUE_SPACE + op number, so each is unique
@@ -70,6 +70,15 @@ class LeaseKept:
     id: int
     ttl: float
     asked: float
+
+
+@attrs.frozen
+class LeaseAsked:
+    """Event: a keep-alive for lease `id` was sent; a retry of it may still reach a leader until `until`."""
+
+    process: str
+    id: int
+    until: float
 
 
 @attrs.frozen
@@ -133,6 +142,11 @@ class _Actor:
 
     def read(self, op: Any, timeout: float, done: Any) -> None:
         self.caller.call(Call(self.node_id, 0, self.acked, op), timeout=timeout, on_done=done)
+
+    def _keep_alive(self, lease: int, timeout: float, done: Any) -> None:
+        # Announced as sent: a keep-alive whose answer is lost still refreshes the lease where it lands.
+        self.events.append(LeaseAsked(self.node_id, lease, self.now + timeout))
+        self.read(LeaseKeepAlive(lease), timeout, done)
 
     def _ack(self, seq: int) -> None:
         # An unanswered seq is never acknowledged: a later retry of it must still find its answer.
@@ -242,7 +256,7 @@ class LeaseHolder(_Actor):
             key = f"lease/{self.node_id}/{self.lease}".encode()
             self.mutate(Put(key, b"alive", lease=self.lease), self.ttl / 2, self._put)
         else:
-            self.read(LeaseKeepAlive(self.lease), self.ttl / 4, lambda r, m: self._kept(r, asked))
+            self._keep_alive(self.lease, self.ttl / 4, lambda r, m: self._kept(r, asked))
 
     def _granted(self, reply: Any, asked: float) -> None:
         if isinstance(reply, LeaseGrantReply):
@@ -282,7 +296,7 @@ class Locker(_Actor):
         if self.lease is None:
             self.mutate(LeaseGrant(self.ttl), self.ttl / 2, lambda reply, maybe: self._granted(reply, asked))
         elif self.now >= self.keep_at:
-            self.read(LeaseKeepAlive(self.lease), self.ttl / 4, lambda reply, maybe: self._kept(reply, asked))
+            self._keep_alive(self.lease, self.ttl / 4, lambda reply, maybe: self._kept(reply, asked))
         elif self.key is None:
             asked = self.now
             self.mutate(Lock(self.name, self.lease, wait=self.ttl / 8), self.ttl / 4,

@@ -14,7 +14,8 @@ returns the first rule broken, in words, or None:
   in revision order, none skipped;
 - a lease kept alive for the last time after the faults healed expires no
   earlier than its TTL after that keep-alive was sent, and no later than
-  `LEASE_SLACK_S` after the TTL from its answer;
+  `LEASE_SLACK_S` after the TTL from its answer (or from the deadline of a
+  later keep-alive whose answer was lost: it may have landed);
 - a lock is given only to a key that held it (came first in the queue, by
   the final history) at some moment between the request and its answer:
   never before it held it, never after it had lost it;
@@ -28,7 +29,7 @@ import hashlib
 from typing import Any
 
 from keel import wire
-from keel.conformance.actors import ChangeMade, LeaseKept, LockAcquired, OpCompleted, OpInvoked, WatchSaw
+from keel.conformance.actors import ChangeMade, LeaseAsked, LeaseKept, LockAcquired, OpCompleted, OpInvoked, WatchSaw
 from keel.conformance.checkers import History, check_linearizable
 from keel.conformance.runner import SeedResult
 from keel.consensus import Applied, Installed, RoleChanged
@@ -61,6 +62,7 @@ class Observer:
         self.changes = 0
         self.watched: dict[str, list[Event]] = {}
         self.kept: dict[int, tuple[float, float, float]] = {}  # lease -> (ttl, last asked, last answered)
+        self.sent_until: dict[int, float] = {}  # lease -> until when its latest keep-alive sent may still land
         self.ended: dict[int, float] = {}  # lease -> when its end was first applied
         self.locks: list[tuple[float, str, int, float]] = []  # (answered at, process, token, asked at)
         self.revision_at: dict[int, float] = {}  # keyspace revision -> when a node first applied it
@@ -83,6 +85,8 @@ class Observer:
             self._watch(time, event)
         elif isinstance(event, LeaseKept):
             self.kept[event.id] = (event.ttl, event.asked, time)
+        elif isinstance(event, LeaseAsked):
+            self.sent_until[event.id] = max(self.sent_until.get(event.id, 0.0), event.until)
         elif isinstance(event, LockAcquired):
             self.locks.append((time, event.process, event.token, event.asked))
         elif isinstance(event, Installed):
@@ -172,11 +176,14 @@ class Observer:
             if ended is not None and ended < asked + ttl:
                 return f"lease {lease} ended at t={ended:.3f}, before its TTL ({ttl:g} s) from the keep-alive " \
                        f"sent at t={asked:.3f}"
-            limit = answered + ttl + LEASE_SLACK_S
+            # A keep-alive sent later whose answer was lost may still have refreshed it, up to its deadline.
+            last = max(answered, self.sent_until.get(lease, 0.0))
+            limit = last + ttl + LEASE_SLACK_S
             if (ended is None and end > limit) or (ended is not None and ended > limit):
                 when = f"at t={ended:.3f}" if ended is not None else "never"
                 return f"lease {lease} ended {when}, more than {LEASE_SLACK_S} s past its TTL ({ttl:g} s) from " \
-                       f"its last keep-alive, answered at t={answered:.3f}"
+                       f"its last keep-alive (answered at t={answered:.3f}; the last one sent could land until " \
+                       f"t={last:.3f})"
         return None
 
     def _check_locks(self, truth: list[Event]) -> str | None:
