@@ -16,7 +16,9 @@ PROJECT = "keel"  # pluggy project name and entry-point group
 # optional parameters); a major bump breaks, and a plugin built for another
 # major is refused. Plugins declare the version they were built for as
 # `KEEL_CONTRACT` in their plugin module.
-CONTRACT_VERSION = "1.1"  # 1.1: Ready.send_early (engines that leave it empty behave as in 1.0)
+# 1.1: Ready.send_early (engines that leave it empty behave as in 1.0).
+# 1.2: an Append may replace the entries from its first index on, in one record.
+CONTRACT_VERSION = "1.2"
 
 hookimpl = pluggy.HookimplMarker(PROJECT)
 

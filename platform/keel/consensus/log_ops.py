@@ -72,7 +72,16 @@ class SaveStable:
 @message("log.append")
 @attrs.frozen
 class Append:
-    """Append entries; the first follows the last entry (or the snapshot) with no gap."""
+    """Append entries; the first follows the last entry (or the snapshot) with no gap.
+
+    Since contract 1.2 the first entry may also sit at or below the last
+    one (above the snapshot): the entries from its index on are replaced
+    by these, as one record, so a crash keeps either the old suffix or the
+    new one and never a truncated log without the entries that replace it.
+    A Paxos acceptor needs that to overwrite one slot's accepted value while
+    keeping the later slots it accepted; `TruncateFrom` then `Append` would
+    lose those later slots if the crash fell between the two records.
+    """
 
     entries: tuple[Entry, ...]
 
@@ -134,6 +143,12 @@ class LogState:
         if isinstance(op, SaveStable):
             self.stable = op.state
         elif isinstance(op, Append):
+            if op.entries and op.entries[0].index <= self.last_index:
+                first = op.entries[0].index
+                if first < self.first_index:
+                    raise ValueError(f"log append: entry {first} replaces entries below the snapshot "
+                                     f"({self.first_index - 1})")
+                del self.entries[first - self.first_index :]
             for entry in op.entries:
                 if entry.index != self.last_index + 1:
                     raise ValueError(f"log append: entry {entry.index} does not follow {self.last_index}")

@@ -138,6 +138,23 @@ def test_a_second_open_of_the_same_directory_is_refused(tmp_path):
     assert reopen(tmp_path) == fold([])
 
 
+def test_a_replacing_append_is_one_record_that_survives_a_restart(tmp_path):
+    ops = [Append(entries(1, 5)), Append(entries(3, 1, term=2) + entries(4, 2))]
+    with DurableLog.open(tmp_path) as log:
+        log.write(ops)
+        log.sync()
+    recovered = reopen(tmp_path)
+    assert recovered == fold(ops)
+    assert [e.term for e in recovered.entries] == [1, 1, 2, 1, 1]
+
+
+def test_an_append_replacing_entries_below_the_snapshot_is_refused(tmp_path):
+    with DurableLog.open(tmp_path) as log:
+        log.write([Append(entries(1, 4)), CompactTo(SnapshotMeta(2, 1))])
+        with pytest.raises(ValueError, match="replaces entries below the snapshot"):
+            log.write([Append(entries(2, 1))])
+
+
 def test_an_operation_breaking_the_log_rules_makes_the_log_refuse_further_use(tmp_path):
     with DurableLog.open(tmp_path) as log:
         log.write([Append(entries(1, 2))])

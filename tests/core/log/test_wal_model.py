@@ -47,7 +47,9 @@ def draw_op(data: st.DataObject, state: LogState) -> LogOp:
         count = data.draw(st.integers(1, 6))
         term = data.draw(TERMS)
         payload = data.draw(st.binary(max_size=40))
-        first = state.last_index + 1
+        # Mostly after the last entry; sometimes a replacing append from a held index (contract 1.2).
+        replacing = data.draw(st.booleans())
+        first = data.draw(st.integers(state.first_index, state.last_index + 1)) if replacing else state.last_index + 1
         return Append(tuple(Entry(i, term, EntryKind.COMMAND, payload) for i in range(first, first + count)))
     if kind == "truncate":
         return TruncateFrom(data.draw(st.integers(state.first_index, state.last_index + 1)))

@@ -89,6 +89,8 @@ class Replay:
         return LogState(stable=self.stable, snapshot=self.snapshot, entries=self.entries)
 
     def _append(self, record: Append, where: str) -> None:
+        if record.entries and record.entries[0].index <= self.last_index:
+            self._truncate(record.entries[0].index, where)  # a replacing append (contract 1.2), one record
         for entry in record.entries:
             if entry.index != self.last_index + 1:
                 raise StorageError(f"{where}: entry {entry.index} does not follow {self.last_index}")

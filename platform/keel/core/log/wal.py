@@ -267,7 +267,10 @@ class DurableLog:
             raise ValueError(
                 f"durable log: entry {entries[0].index} encodes to {len(body)} bytes, over max_record {self._max_record}"
             )
-        else:  # split: each half is a valid Append, since the first follows on from the second
+        else:
+            # Split: each half is a valid Append, since the second follows on from the first. A
+            # replacing Append split so is atomic only half by half; engines keep those far below
+            # max_record (Paxos bounds what it holds uncommitted to its pipeline, 8 MiB by default).
             half = len(entries) // 2
             yield from self._append_bodies(entries[:half])
             yield from self._append_bodies(entries[half:])
