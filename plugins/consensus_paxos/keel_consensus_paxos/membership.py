@@ -1,0 +1,135 @@
+"""Cluster membership: the configuration in force, and one-node changes to it through the log.
+
+Theory of operation. A configuration travels as a CONFIG entry in a slot
+and takes effect on a node as soon as it holds that entry, chosen or not:
+a node always uses the latest configuration in its log, for phase-1 and
+phase-2 quorums alike. A higher ballot may overwrite the slot (the value
+was never chosen), which brings back the configuration before it; so this
+module keeps every CONFIG entry after the snapshot, and the snapshot
+carries the configuration as of its index.
+
+Changes add or remove one node at a time, so any majority of the old
+voters overlaps any majority of the new, whichever of the two a node uses.
+A leader starts a change only when no earlier one is unchosen and its own
+first slot (the no-op it wrote after phase 1) is chosen: before that it
+might still re-propose an older leader's change from the same base, and two
+changes from one base could pick disjoint majorities. New nodes join as
+learners, learn the log without voting, and are promoted once caught up.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from keel.consensus import Entry, EntryKind, MembershipChange, SnapshotMeta
+from keel.errors import KeelError
+
+from keel_consensus_paxos.ballot import SPAN
+from keel_consensus_paxos.messages import Configuration, decode_record
+
+__all__ = ["ACTIONS", "Membership", "quorum", "quorum_value"]
+
+ACTIONS = ("add_learner", "promote", "remove")
+
+
+def quorum(voters: int) -> int:
+    """How many of `voters` make a majority."""
+    return voters // 2 + 1
+
+
+def quorum_value(values: list[int]) -> int:
+    """The highest value at least a majority of `values` reach (0 with none)."""
+    if not values:
+        return 0
+    ordered = sorted(values, reverse=True)
+    return ordered[quorum(len(ordered)) - 1]
+
+
+@attrs.define
+class Membership:
+    """The configuration as of the snapshot, plus every CONFIG entry after it."""
+
+    base: Configuration
+    base_index: int = 0  # the slot the base stands at (the snapshot's), 0 for the bootstrap voters
+    changes: list[tuple[int, Configuration]] = attrs.Factory(list)  # (slot, config) ascending, all after base_index
+
+    @classmethod
+    def recover(cls, snapshot: SnapshotMeta | None, entries: tuple[Entry, ...], bootstrap: tuple[str, ...]) -> Membership:
+        """Rebuild from what survived: the snapshot's configuration, else the bootstrap voters."""
+        if snapshot is not None and snapshot.config:
+            members = cls(decode_record(snapshot.config, Configuration, "snapshot config"), snapshot.index)
+        else:
+            members = cls(Configuration.bootstrap(bootstrap), snapshot.index if snapshot else 0)
+        members.appended(entries)
+        return members
+
+    @property
+    def config(self) -> Configuration:
+        """The configuration in force: the latest one in the log."""
+        return self.changes[-1][1] if self.changes else self.base
+
+    @property
+    def latest_index(self) -> int:
+        """The slot of the entry holding the configuration in force."""
+        return self.changes[-1][0] if self.changes else self.base_index
+
+    def is_voter(self, node: str) -> bool:
+        return node in self.config.voters
+
+    def config_at(self, index: int) -> Configuration:
+        """The configuration in force once the log reached `index` (at or after the base)."""
+        found = self.base
+        for at, config in self.changes:
+            if at > index:
+                break
+            found = config
+        return found
+
+    def appended(self, entries: tuple[Entry, ...]) -> None:
+        """Entries joined the log after every slot held before: a CONFIG entry among them takes effect now."""
+        for entry in entries:
+            if entry.kind is EntryKind.CONFIG:
+                self.changes.append((entry.index, decode_record(entry.data, Configuration, f"config entry {entry.index}")))
+
+    def rewritten(self, index: int, entries: tuple[Entry, ...]) -> None:
+        """The slots from `index` on now hold `entries` (a replacing run and what it kept)."""
+        self.changes = [(at, config) for at, config in self.changes if at < index]
+        self.appended(entries)
+
+    def compacted(self, meta: SnapshotMeta, last_index: int) -> None:
+        """The log now starts after snapshot `meta` and ends at `last_index`."""
+        if meta.index <= self.base_index:
+            return
+        self.base = decode_record(meta.config, Configuration, "snapshot config") if meta.config else self.config_at(meta.index)
+        self.base_index = meta.index
+        self.changes = [(at, config) for at, config in self.changes if meta.index < at <= last_index]
+
+    def proposed(self, change: MembershipChange, caught_up: bool) -> Configuration:
+        """The configuration that `change` would make of the one in force.
+
+        Raises:
+            KeelError: the action is unknown, or it does not apply to the
+                node as the configuration stands.
+        """
+        config, node = self.config, change.node
+        where = f"membership change {change.action} {node!r}"
+        if change.action == "add_learner":
+            if node in config.members:
+                raise KeelError(f"{where}: already a member (voters {list(config.voters)}, learners {list(config.learners)})")
+            if config.next_number >= SPAN:
+                raise KeelError(f"{where}: member numbers are used up ({SPAN - 1} nodes have been members)")
+            return config.changed(config.voters, config.learners + (node,))
+        if change.action == "promote":
+            if node not in config.learners:
+                raise KeelError(f"{where}: not a learner (learners {list(config.learners)}); add it as one first")
+            if not caught_up:
+                raise KeelError(f"{where}: the learner's log is still behind the leader's; retry once it caught up")
+            return config.changed(config.voters + (node,), tuple(n for n in config.learners if n != node))
+        if change.action == "remove":
+            if node not in config.members:
+                raise KeelError(f"{where}: not a member (voters {list(config.voters)}, learners {list(config.learners)})")
+            if config.voters == (node,):
+                raise KeelError(f"{where}: the last voter cannot be removed")
+            return config.changed(tuple(n for n in config.voters if n != node),
+                                  tuple(n for n in config.learners if n != node))
+        raise KeelError(f"membership change: unknown action {change.action!r} (actions: {', '.join(ACTIONS)})")

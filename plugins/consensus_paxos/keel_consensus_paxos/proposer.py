@@ -1,0 +1,193 @@
+"""Phase 1 and the roles: who runs for leader, when, and how a new leader recovers the open slots.
+
+Theory of operation.
+- A voter that hears from no leader for a failure-detection timeout runs
+  phase 1: it picks a ballot above every one it has heard of (its round + 1,
+  its member number), promises it itself (durably, before any Prepare
+  leaves) and asks every voter to promise it for every slot from its commit
+  index on. A timeout's range widens with each failed attempt (randomized
+  back-off), so two candidates do not duel forever.
+- With promises from a quorum of voters it leads. For every slot from that
+  first one to the highest any promise reports, it proposes the value a
+  promise reports as chosen, else the value accepted under the highest
+  ballot, else a no-op (a hole). After them it writes one no-op of its own;
+  reads and membership changes wait until that slot is chosen. Recovered
+  values are proposed again under the new ballot, which is what makes them
+  chosen ("Paxos Made Simple" §2.2: a proposer must propose the value of the
+  highest-numbered proposal among a majority's answers).
+- A refusal naming a higher ballot, a quorum of refusals, or the timeout
+  ends the attempt; the node waits out a back-off and tries again.
+
+This module owns `role`, `leader`, `candidacy`, `failures`, `highest_seen`
+and `deadline`.
+"""
+
+from __future__ import annotations
+
+from keel.consensus import Entry, EntryKind, LeaderChanged, RoleChanged
+
+from keel_consensus_paxos.ballot import ballot, round_of
+from keel_consensus_paxos.membership import quorum
+from keel_consensus_paxos.messages import Prepare, Promise
+from keel_consensus_paxos.state import Candidacy, PaxosState, Peer, Role
+
+__all__ = ["become_follower", "campaign", "on_promise", "on_tick", "own_promise", "promise_or_refuse"]
+
+
+def on_tick(s: PaxosState) -> None:
+    """A voter that heard from no leader in time runs for leader; a candidate out of time gives up."""
+    if s.now < s.deadline:
+        return
+    if s.role is Role.CANDIDATE:
+        s.failures += 1
+        become_follower(s, None)
+    elif s.role is Role.FOLLOWER:
+        campaign(s)
+
+
+def campaign(s: PaxosState, *, takeover: bool = False) -> None:
+    """Run phase 1 under a ballot above every one heard of."""
+    number = s.members.config.number(s.node_id)
+    if number is None or not s.members.is_voter(s.node_id):
+        return
+    round_ = round_of(max(s.promised, s.highest_seen)) + 1
+    mine = ballot(round_, number)
+    s.promised = s.highest_seen = mine
+    s.out.save_stable(mine)
+    first = s.commit + 1
+    s.candidacy = Candidacy(ballot=mine, first=first, promises={s.node_id: own_promise(s, mine, first)})
+    _set_role(s, Role.CANDIDATE, None)
+    s.reset_deadline()
+    for voter in s.voting_peers():
+        s.send(voter, Prepare(ballot=mine, first=first, takeover=takeover))
+    _count(s)
+
+
+def own_promise(s: PaxosState, mine: int, first: int) -> Promise:
+    """What this node's own acceptor answers its own Prepare."""
+    return Promise(ballot=mine, ok=True, entries=s.log.between(first, s.log.last_index), commit=s.commit)
+
+
+def promise_or_refuse(s: PaxosState, src: str, m: Prepare) -> Promise:
+    """An acceptor's answer to a Prepare (phase 1b); the caller persists a raised promise first."""
+    if m.ballot < s.promised:
+        return Promise(ballot=m.ballot, ok=False, promised=s.promised)
+    if m.ballot > s.promised and s.options.sticky and not m.takeover and _sticky(s, src):
+        return Promise(ballot=m.ballot, ok=False)
+    if m.first < s.log.first_index or s.log.bytes_between(m.first, s.log.last_index) > _promise_budget(s):
+        return Promise(ballot=m.ballot, ok=False, behind=True)
+    if m.ballot > s.promised:
+        s.promised = m.ballot
+        s.highest_seen = max(s.highest_seen, m.ballot)
+        s.out.save_stable(m.ballot)
+        if s.role in (Role.LEADER, Role.CANDIDATE) or s.leader not in (None, src):
+            become_follower(s, None)
+    return Promise(ballot=m.ballot, ok=True, entries=s.log.between(m.first, s.log.last_index), commit=s.commit)
+
+
+def _sticky(s: PaxosState, src: str) -> bool:
+    """Whether this node still hears a live leader other than `src` (a leader hears itself)."""
+    if s.role is Role.LEADER:
+        return True
+    return s.leader is not None and s.leader != src and s.now - s.heard_at < s.settings.election_min
+
+
+def _promise_budget(s: PaxosState) -> int:
+    """Bytes of entries a Promise may carry: a leader's whole pipeline, with room to spare."""
+    return 2 * s.settings.max_inflight * s.settings.max_batch_bytes
+
+
+def on_promise(s: PaxosState, src: str, m: Promise) -> None:
+    c = s.candidacy
+    if s.role is not Role.CANDIDATE or c is None or m.ballot != c.ballot or src not in s.voters():
+        return
+    if not m.ok:
+        s.highest_seen = max(s.highest_seen, m.promised)
+        c.refused.add(src)
+        if m.promised > c.ballot or m.behind or len(s.voters()) - len(c.refused) < quorum(len(s.voters())):
+            s.failures += 1
+            become_follower(s, None)
+        return
+    c.promises[src] = m
+    _count(s)
+
+
+def _count(s: PaxosState) -> None:
+    c = s.candidacy
+    assert c is not None
+    voters = s.voters()
+    if sum(1 for v in voters if v in c.promises) >= quorum(len(voters)):
+        _become_leader(s, c)
+
+
+def _become_leader(s: PaxosState, c: Candidacy) -> None:
+    """Propose again every slot a quorum may have accepted, fill the holes, and lead."""
+    chosen: dict[int, Entry] = {}
+    best: dict[int, Entry] = {}
+    for promise in c.promises.values():
+        for entry in promise.entries:
+            if entry.index < c.first:
+                continue
+            if entry.index <= promise.commit:
+                chosen[entry.index] = entry
+            elif entry.index not in best or entry.term > best[entry.index].term:
+                best[entry.index] = entry
+    top = max(list(chosen) + list(best), default=c.first - 1)
+    run = []
+    for slot in range(c.first, top + 1):
+        found = chosen.get(slot) or best.get(slot)
+        if found is None:
+            run.append(Entry(index=slot, term=c.ballot, kind=EntryKind.NOOP))
+        else:
+            run.append(Entry(index=slot, term=c.ballot, kind=found.kind, data=found.data))
+    run.append(Entry(index=top + 1, term=c.ballot, kind=EntryKind.NOOP))
+    s.log.accept_run(tuple(run))
+    s.members.rewritten(c.first, tuple(run))
+    s.candidacy = None
+    s.failures = 0
+    s.leader_ballot = c.ballot
+    s.synced = s.log.last_index
+    s.ready_slot = top + 1
+    s.own_match = s.own_noted = s.commit
+    s.uncommitted_bytes = sum(len(e.data) for e in run)
+    s.led_since = s.now
+    s.peers = {}
+    s.reads = []
+    s.transfer = None
+    s.next_heartbeat = s.now
+    sync_peers(s)
+    _set_role(s, Role.LEADER, s.node_id)
+
+
+def sync_peers(s: PaxosState) -> None:
+    """A leader replicates to exactly the members in force."""
+    members = set(s.members.config.members) - {s.node_id}
+    for node in sorted(members):
+        if node not in s.peers:
+            # From the first slot not known chosen: at a takeover, where the proposals of this ballot begin.
+            s.peers[node] = Peer(next=s.commit + 1, answered_at=s.now, heard_at=s.now)
+    for node in sorted(s.peers):
+        if node not in members:
+            del s.peers[node]
+
+
+def become_follower(s: PaxosState, leader: str | None) -> None:
+    """Stop leading or campaigning; follow `leader` (None: wait for one, campaigning after a timeout)."""
+    s.candidacy = None
+    if s.role is Role.LEADER:
+        s.peers = {}
+        s.reads = []
+        s.transfer = None
+    role = Role.FOLLOWER if s.members.is_voter(s.node_id) else Role.LEARNER
+    _set_role(s, role, leader)
+    s.reset_deadline()
+
+
+def _set_role(s: PaxosState, role: Role, leader: str | None) -> None:
+    if role is not s.role or role.value != s.reported_role:
+        s.role = role
+        s.reported_role = role.value
+        s.out.event(RoleChanged(role.value, s.leader_ballot if role is Role.LEADER else s.promised))
+    if leader != s.leader:
+        s.leader = leader
+        s.out.event(LeaderChanged(leader, s.leader_ballot if leader is not None else s.promised))
