@@ -48,6 +48,7 @@ class Prepare:
     ballot: int
     first: int  # the candidate's commit index + 1: every slot it does not know to be chosen
     takeover: bool = False  # sent after a Takeover: acceptors skip the leader-stickiness check
+    probe: bool = False  # only asks whether a promise would be given; nothing changes (see `proposer`)
 
 
 @wire.message("paxos.promise")
@@ -63,6 +64,7 @@ class Promise:
     commit: int = 0
     promised: int = 0  # refused: the higher ballot already promised (0: refused for another reason)
     behind: bool = False  # refused: the candidate trails this acceptor by more than a Promise may carry
+    probe: bool = False  # the answer to a probe: `ok` says a promise would be given; carries no entries
 
 
 @wire.message("paxos.accept")

@@ -17,6 +17,12 @@ Theory of operation.
   highest-numbered proposal among a majority's answers).
 - A refusal naming a higher ballot, a quorum of refusals, or the timeout
   ends the attempt; the node waits out a back-off and tries again.
+- With `sticky` on, phase 1 starts with a probe: the would-be candidate
+  asks whether voters would promise its ballot (they would not while they
+  hear a live leader) and raises nothing until a quorum says yes. A node
+  that merely missed a few heartbeats, or was cut off and returns, so never
+  raises promises above the leader's ballot and never deposes it (the
+  Paxos counterpart of Raft's PreVote). A hand-over skips the probe.
 
 This module owns `role`, `leader`, `candidacy`, `failures`, `highest_seen`
 and `deadline`.
@@ -31,7 +37,13 @@ from keel_consensus_paxos.membership import quorum
 from keel_consensus_paxos.messages import Prepare, Promise
 from keel_consensus_paxos.state import Candidacy, PaxosState, Peer, Role
 
-__all__ = ["become_follower", "campaign", "on_promise", "on_tick", "own_promise", "promise_or_refuse"]
+__all__ = ["PROMISE_BYTES", "become_follower", "campaign", "on_promise", "on_tick", "own_promise", "promise_or_refuse"]
+
+
+# bytes of entries a Promise carries at most: well under the default max_frame (16 MiB), and room
+# for a few leaders' unchosen slots (`replication.UNCHOSEN_BYTES` each). A candidate further behind
+# is refused as `behind`, and a more up-to-date one wins instead.
+PROMISE_BYTES = 12 * 2**20
 
 
 def on_tick(s: PaxosState) -> None:
@@ -45,21 +57,23 @@ def on_tick(s: PaxosState) -> None:
         campaign(s)
 
 
-def campaign(s: PaxosState, *, takeover: bool = False) -> None:
-    """Run phase 1 under a ballot above every one heard of."""
+def campaign(s: PaxosState, *, takeover: bool = False, probe: bool | None = None) -> None:
+    """Run phase 1 (after a probe, unless handing over or stickiness is off) under a ballot above every one heard of."""
     number = s.members.config.number(s.node_id)
     if number is None or not s.members.is_voter(s.node_id):
         return
-    round_ = round_of(max(s.promised, s.highest_seen)) + 1
-    mine = ballot(round_, number)
-    s.promised = s.highest_seen = mine
-    s.out.save_stable(mine)
+    mine = ballot(round_of(max(s.promised, s.highest_seen)) + 1, number)
     first = s.commit + 1
-    s.candidacy = Candidacy(ballot=mine, first=first, promises={s.node_id: own_promise(s, mine, first)})
+    probing = s.options.sticky and not takeover if probe is None else probe
+    if not probing:
+        s.promised = s.highest_seen = mine
+        s.out.save_stable(mine)
+    s.candidacy = Candidacy(ballot=mine, first=first, probing=probing,
+                            promises={s.node_id: own_promise(s, mine, first)})
     _set_role(s, Role.CANDIDATE, None)
     s.reset_deadline()
     for voter in s.voting_peers():
-        s.send(voter, Prepare(ballot=mine, first=first, takeover=takeover))
+        s.send(voter, Prepare(ballot=mine, first=first, takeover=takeover, probe=probing))
     _count(s)
 
 
@@ -71,10 +85,12 @@ def own_promise(s: PaxosState, mine: int, first: int) -> Promise:
 def promise_or_refuse(s: PaxosState, src: str, m: Prepare) -> Promise:
     """An acceptor's answer to a Prepare (phase 1b); the caller persists a raised promise first."""
     if m.ballot < s.promised:
-        return Promise(ballot=m.ballot, ok=False, promised=s.promised)
+        return Promise(ballot=m.ballot, ok=False, promised=s.promised, probe=m.probe)
     if m.ballot > s.promised and s.options.sticky and not m.takeover and _sticky(s, src):
-        return Promise(ballot=m.ballot, ok=False)
-    if m.first < s.log.first_index or s.log.bytes_between(m.first, s.log.last_index) > _promise_budget(s):
+        return Promise(ballot=m.ballot, ok=False, probe=m.probe)
+    if m.probe:
+        return Promise(ballot=m.ballot, ok=True, probe=True)
+    if m.first < s.log.first_index or s.log.bytes_between(m.first, s.log.last_index) > PROMISE_BYTES:
         return Promise(ballot=m.ballot, ok=False, behind=True)
     if m.ballot > s.promised:
         s.promised = m.ballot
@@ -92,14 +108,12 @@ def _sticky(s: PaxosState, src: str) -> bool:
     return s.leader is not None and s.leader != src and s.now - s.heard_at < s.settings.election_min
 
 
-def _promise_budget(s: PaxosState) -> int:
-    """Bytes of entries a Promise may carry: a leader's whole pipeline, with room to spare."""
-    return 2 * s.settings.max_inflight * s.settings.max_batch_bytes
 
 
 def on_promise(s: PaxosState, src: str, m: Promise) -> None:
     c = s.candidacy
-    if s.role is not Role.CANDIDATE or c is None or m.ballot != c.ballot or src not in s.voters():
+    if s.role is not Role.CANDIDATE or c is None or m.ballot != c.ballot or m.probe != c.probing \
+            or src not in s.voters():
         return
     if not m.ok:
         s.highest_seen = max(s.highest_seen, m.promised)
@@ -116,7 +130,12 @@ def _count(s: PaxosState) -> None:
     c = s.candidacy
     assert c is not None
     voters = s.voters()
-    if sum(1 for v in voters if v in c.promises) >= quorum(len(voters)):
+    if sum(1 for v in voters if v in c.promises) < quorum(len(voters)):
+        return
+    if c.probing:
+        s.candidacy = None
+        campaign(s, probe=False)  # a quorum would promise: now for real
+    else:
         _become_leader(s, c)
 
 

@@ -36,7 +36,12 @@ from keel_consensus_paxos.membership import quorum, quorum_value
 from keel_consensus_paxos.messages import Accept, Accepted, Heartbeat, HeartbeatReply, Takeover
 from keel_consensus_paxos.state import PaxosState, Peer, Role, Transfer
 
-__all__ = ["after_commit", "flush", "on_accepted", "on_heartbeat_reply", "propose", "read", "tick", "transfer"]
+__all__ = ["UNCHOSEN_BYTES", "after_commit", "flush", "on_accepted", "on_heartbeat_reply", "propose", "read", "tick", "transfer"]
+
+
+# bytes of entries a leader holds unchosen at most: what a new leader's phase 1 must be able to
+# recover in one Promise (`proposer.PROMISE_BYTES`) even from an acceptor holding an old leader's too.
+UNCHOSEN_BYTES = 4 * 2**20
 
 
 def propose(s: PaxosState, kind: EntryKind, data: bytes) -> int:
@@ -50,11 +55,9 @@ def propose(s: PaxosState, kind: EntryKind, data: bytes) -> int:
         raise NotLeader(s.leader)
     if s.transfer is not None:
         raise NotLeader(s.transfer.target)
-    window = s.settings.max_inflight * s.settings.max_batch_entries
-    budget = s.settings.max_inflight * s.settings.max_batch_bytes
-    if s.log.last_index - s.commit >= window or s.uncommitted_bytes + len(data) > budget:
+    if s.uncommitted_bytes + len(data) > UNCHOSEN_BYTES:
         raise Unavailable(f"paxos: {s.log.last_index - s.commit} slots ({s.uncommitted_bytes} bytes) await a "
-                          f"quorum, the pipeline's limit ({window} slots, {budget} bytes); retry shortly")
+                          f"quorum, and {len(data)} more bytes would pass the limit of {UNCHOSEN_BYTES}; retry shortly")
     entry = Entry(index=s.log.last_index + 1, term=s.leader_ballot, kind=kind, data=data)
     s.log.append((entry,))
     s.uncommitted_bytes += len(data)
