@@ -30,6 +30,14 @@ def _table(section: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _side_by_side(engines: dict[str, dict[str, Any]]) -> list[str]:
+    names = list(engines)
+    figures = list(dict.fromkeys(key for section in engines.values() for key in section))
+    rows = ["| figure | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    rows += [f"| `{key}` | " + " | ".join(str(engines[n].get(key, "")) for n in names) + " |" for key in figures]
+    return rows
+
+
 def write_docs(path: Path, results: dict[str, Any], command: str) -> None:
     """Replace the measured part of `path` (between the bench markers), keeping the prose around it."""
     lines = [
@@ -42,7 +50,8 @@ def write_docs(path: Path, results: dict[str, Any], command: str) -> None:
     for name, section in results.items():
         if name == "machine":
             continue
-        lines += [f"### {name}", "", *_table(section), ""]
+        table = _side_by_side(section) if name == "core" else _table(section)
+        lines += [f"### {name}", "", *table, ""]
     lines.append(END)
     block = "\n".join(lines)
     text = path.read_text(encoding="utf-8") if path.exists() else ""

@@ -32,8 +32,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--messages", type=int, default=100_000, metavar="N", help="one-way messages to send (default: 100000)")
     parser.add_argument("--requests", type=int, default=5_000, metavar="N", help="requests to send (default: 5000)")
     core = CoreBench()
-    parser.add_argument("--consensus", default=core.consensus, metavar="NAME",
-                        help=f"core: consensus plugin (default: {core.consensus})")
+    parser.add_argument("--consensus", action="extend", nargs="+", metavar="NAME",
+                        help="core: consensus plugins to measure, one after the other on the same machine "
+                             "(default: every installed one)")
     parser.add_argument("--clients", type=int, default=core.clients, metavar="N",
                         help=f"core: writers at once, one write in flight each (default: {core.clients})")
     parser.add_argument("--writes", type=int, default=core.writes, metavar="N",
@@ -61,14 +62,25 @@ def run(args: argparse.Namespace) -> int:
     if args.target in ("transport", "all"):
         results["transport"] = bench_transport(args.transport, messages=args.messages, requests=args.requests)
     if args.target in ("core", "all"):
-        plugins.load().get(Kind.CONSENSUS, args.consensus, field="--consensus")
-        results["core"] = bench_core(CoreBench(consensus=args.consensus, clients=args.clients, writes=args.writes,
-                                               failovers=args.failovers))
+        installed = plugins.load()
+        engines = list(dict.fromkeys(args.consensus or installed.names(Kind.CONSENSUS)))
+        for name in engines:
+            installed.get(Kind.CONSENSUS, name, field="--consensus")
+        # Keyed by engine, measured in turn with the same settings, so the figures compare side by side.
+        results["core"] = {name: bench_core(CoreBench(consensus=name, clients=args.clients, writes=args.writes,
+                                                      failovers=args.failovers))
+                           for name in engines}
     if args.json:
         print_json(results)
     else:
         for name, section in results.items():
-            print_table(["figure", "value"], list(section.items()), title=name)
+            if name == "core":
+                engines = list(section)
+                figures = list(dict.fromkeys(key for figures in section.values() for key in figures))
+                print_table(["figure", *engines], [[key, *(section[e].get(key, "") for e in engines)]
+                                                   for key in figures], title=name)
+            else:
+                print_table(["figure", "value"], list(section.items()), title=name)
     if args.write_docs:
         command = "keel " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "keel bench"
         write_docs(Path(args.write_docs), results, command)
