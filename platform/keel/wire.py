@@ -43,6 +43,7 @@ __all__ = [
     "AnyMessage",
     "FrameDecoder",
     "decode",
+    "decode_as",
     "encode",
     "encode_frame",
     "message",
@@ -153,6 +154,18 @@ def decode(payload: bytes) -> Any:
     if stream.tell() != len(payload):
         raise WireError(f"payload: {len(payload) - stream.tell()} bytes after the message")
     return _untagged(raw, "message")
+
+
+def decode_as(payload: bytes, cls: type[T], what: str) -> T:
+    """Decode bytes that must hold a `cls` record (a record kept on disk, say).
+
+    Raises:
+        WireError: the bytes do not decode, or hold another record; `what` says where they came from.
+    """
+    record = decode(payload)
+    if not isinstance(record, cls):
+        raise WireError(f"{what}: expected {tag_of(cls)}, got {tag_of(type(record))}")
+    return record
 
 
 def encode_frame(msg: object, *, max_frame: int = MAX_FRAME) -> bytes:

@@ -29,6 +29,8 @@ from keel.consensus.log_ops import (
     SnapshotMeta,
     TruncateFrom,
 )
+from keel.consensus.entry_log import NO_SNAPSHOT, EntryLog
+from keel.consensus.quorum import quorum, quorum_value
 from keel.consensus.driver import (
     Applied,
     EngineNode,
@@ -42,6 +44,7 @@ from keel.consensus.driver import (
 from keel.consensus.sim_node import KvMachine, engine_cluster
 
 __all__ = [
+    "NO_SNAPSHOT",
     "Append",
     "Applied",
     "CompactTo",
@@ -52,6 +55,7 @@ __all__ = [
     "EngineStatus",
     "Entry",
     "EntryKind",
+    "EntryLog",
     "Installed",
     "KvMachine",
     "LeaderChanged",
@@ -73,4 +77,6 @@ __all__ = [
     "TruncateFrom",
     "engine_cluster",
     "fold_durable",
+    "quorum",
+    "quorum_value",
 ]

@@ -66,6 +66,22 @@ class EngineSettings:
     max_inflight: int = 8  # replication messages in flight per follower before waiting for acks
     options: Any = None  # the plugin's own options class, built from [consensus.options]
 
+    def check(self, engine: str) -> None:
+        """The rules every engine relies on; `engine` names it in the message.
+
+        Raises:
+            ValueError: a rule is broken (the host validates configs first, so this is a bug in the caller).
+        """
+        where = f"{engine} settings for {self.node_id!r}"
+        if not self.node_id:
+            raise ValueError(f"{engine} settings: node_id is empty")
+        if not 0 < self.heartbeat < self.election_min < self.election_max:
+            raise ValueError(f"{where}: need 0 < heartbeat ({self.heartbeat}) < election_min "
+                             f"({self.election_min}) < election_max ({self.election_max})")
+        for name in ("max_batch_entries", "max_batch_bytes", "max_inflight"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{where}: {name} is {getattr(self, name)}, below 1")
+
 
 @attrs.frozen
 class Outbound:

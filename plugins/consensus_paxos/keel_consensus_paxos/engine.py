@@ -26,6 +26,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from keel import wire
 from keel.consensus import Entry, EngineSettings, EngineStatus, EntryKind, LeaderChanged, MembershipChange, Ready, \
     Recovered, RoleChanged, SnapshotMeta
 from keel.errors import StorageError, WireError
@@ -35,7 +36,7 @@ from keel_consensus_paxos.ballot import describe
 from keel_consensus_paxos.log import AcceptorLog
 from keel_consensus_paxos.membership import Membership
 from keel_consensus_paxos.messages import Accept, Accepted, Heartbeat, HeartbeatReply, InstallSnapshot, Prepare, \
-    Promise, SnapshotReply, Stable, Takeover, decode_record
+    Promise, SnapshotReply, Stable, Takeover
 from keel_consensus_paxos.options import PaxosOptions
 from keel_consensus_paxos.outbox import Outbox
 from keel_consensus_paxos.state import PaxosState, Role
@@ -70,11 +71,11 @@ class PaxosEngine:
         options = settings.options if settings.options is not None else PaxosOptions()
         if not isinstance(options, PaxosOptions):
             raise TypeError(f"paxos: options must be PaxosOptions, not {type(options).__name__}")
-        _check(settings)
+        settings.check("paxos")
         out = Outbox()
         try:
             members = Membership.recover(recovered.snapshot, recovered.entries, tuple(settings.voters))
-            stable = decode_record(recovered.stable, Stable, "stable state") if recovered.stable else Stable(0)
+            stable = wire.decode_as(recovered.stable, Stable, "stable state") if recovered.stable else Stable(0)
         except WireError as exc:
             raise StorageError(f"paxos: recovered state is corrupt: {exc}") from None
         log = AcceptorLog(recovered, out.log_op)
@@ -189,15 +190,3 @@ class PaxosEngine:
 def create(settings: EngineSettings, recovered: Recovered, rng: random.Random) -> PaxosEngine:
     """The factory keel calls: `EngineFactory` for Paxos."""
     return PaxosEngine(settings, recovered, rng)
-
-
-def _check(settings: EngineSettings) -> None:
-    where = f"paxos settings for {settings.node_id!r}"
-    if not settings.node_id:
-        raise ValueError("paxos settings: node_id is empty")
-    if not 0 < settings.heartbeat < settings.election_min < settings.election_max:
-        raise ValueError(f"{where}: need 0 < heartbeat ({settings.heartbeat}) < election_min "
-                         f"({settings.election_min}) < election_max ({settings.election_max})")
-    for name in ("max_batch_entries", "max_batch_bytes", "max_inflight"):
-        if getattr(settings, name) < 1:
-            raise ValueError(f"{where}: {name} is {getattr(settings, name)}, below 1")

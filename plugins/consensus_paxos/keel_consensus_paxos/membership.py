@@ -21,28 +21,16 @@ from __future__ import annotations
 
 import attrs
 
-from keel.consensus import Entry, EntryKind, MembershipChange, SnapshotMeta
+from keel import wire
+from keel.consensus import Entry, EntryKind, MembershipChange, SnapshotMeta, quorum, quorum_value
 from keel.errors import KeelError
 
 from keel_consensus_paxos.ballot import SPAN
-from keel_consensus_paxos.messages import Configuration, decode_record
+from keel_consensus_paxos.messages import Configuration
 
-__all__ = ["ACTIONS", "Membership", "quorum", "quorum_value"]
+__all__ = ["ACTIONS", "Membership"]
 
 ACTIONS = ("add_learner", "promote", "remove")
-
-
-def quorum(voters: int) -> int:
-    """How many of `voters` make a majority."""
-    return voters // 2 + 1
-
-
-def quorum_value(values: list[int]) -> int:
-    """The highest value at least a majority of `values` reach (0 with none)."""
-    if not values:
-        return 0
-    ordered = sorted(values, reverse=True)
-    return ordered[quorum(len(ordered)) - 1]
 
 
 @attrs.define
@@ -57,7 +45,7 @@ class Membership:
     def recover(cls, snapshot: SnapshotMeta | None, entries: tuple[Entry, ...], bootstrap: tuple[str, ...]) -> Membership:
         """Rebuild from what survived: the snapshot's configuration, else the bootstrap voters."""
         if snapshot is not None and snapshot.config:
-            members = cls(decode_record(snapshot.config, Configuration, "snapshot config"), snapshot.index)
+            members = cls(wire.decode_as(snapshot.config, Configuration, "snapshot config"), snapshot.index)
         else:
             members = cls(Configuration.bootstrap(bootstrap), snapshot.index if snapshot else 0)
         members.appended(entries)
@@ -89,7 +77,7 @@ class Membership:
         """Entries joined the log after every slot held before: a CONFIG entry among them takes effect now."""
         for entry in entries:
             if entry.kind is EntryKind.CONFIG:
-                self.changes.append((entry.index, decode_record(entry.data, Configuration, f"config entry {entry.index}")))
+                self.changes.append((entry.index, wire.decode_as(entry.data, Configuration, f"config entry {entry.index}")))
 
     def rewritten(self, index: int, entries: tuple[Entry, ...]) -> None:
         """The slots from `index` on now hold `entries` (a replacing run and what it kept)."""
@@ -100,7 +88,7 @@ class Membership:
         """The log now starts after snapshot `meta` and ends at `last_index`."""
         if meta.index <= self.base_index:
             return
-        self.base = decode_record(meta.config, Configuration, "snapshot config") if meta.config else self.config_at(meta.index)
+        self.base = wire.decode_as(meta.config, Configuration, "snapshot config") if meta.config else self.config_at(meta.index)
         self.base_index = meta.index
         self.changes = [(at, config) for at, config in self.changes if meta.index < at <= last_index]
 

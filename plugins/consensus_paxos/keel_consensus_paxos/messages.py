@@ -16,13 +16,10 @@ and of `SnapshotMeta.config`.
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
 from keel import wire
 from keel.consensus import Entry, SnapshotMeta
-from keel.errors import WireError
 
 __all__ = [
     "Accept",
@@ -36,7 +33,6 @@ __all__ = [
     "SnapshotReply",
     "Stable",
     "Takeover",
-    "decode_record",
 ]
 
 
@@ -187,15 +183,3 @@ class Configuration:
 
     def encode(self) -> bytes:
         return wire.encode(self)
-
-
-def decode_record(data: bytes, cls: type, what: str) -> Any:
-    """Decode bytes the engine encoded earlier (a stable state, a configuration).
-
-    Raises:
-        WireError: the bytes are not a `cls` record; `what` says where they came from.
-    """
-    record = wire.decode(data)
-    if not isinstance(record, cls):
-        raise WireError(f"{what}: expected {wire.tag_of(cls)}, got {wire.tag_of(type(record))}")
-    return record

@@ -30,10 +30,9 @@ and `deadline`.
 
 from __future__ import annotations
 
-from keel.consensus import Entry, EntryKind, LeaderChanged, RoleChanged
+from keel.consensus import Entry, EntryKind, LeaderChanged, RoleChanged, quorum
 
 from keel_consensus_paxos.ballot import ballot, round_of
-from keel_consensus_paxos.membership import quorum
 from keel_consensus_paxos.messages import Prepare, Promise
 from keel_consensus_paxos.state import Candidacy, PaxosState, Peer, Role
 

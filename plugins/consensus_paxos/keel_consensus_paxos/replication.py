@@ -28,11 +28,10 @@ This module owns `peers`, `own_match`, `own_noted`, `beat`, `reads`,
 
 from __future__ import annotations
 
-from keel.consensus import Entry, EntryKind, ReadReady
+from keel.consensus import Entry, EntryKind, ReadReady, quorum, quorum_value
 from keel.errors import KeelError, NotLeader, Unavailable
 
 from keel_consensus_paxos import proposer, snapshots
-from keel_consensus_paxos.membership import quorum, quorum_value
 from keel_consensus_paxos.messages import Accept, Accepted, Heartbeat, HeartbeatReply, Takeover
 from keel_consensus_paxos.state import PaxosState, Peer, Role, Transfer
 

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from keel.consensus import quorum
+
 from keel_consensus_raft import roles
-from keel_consensus_raft.membership import quorum
 from keel_consensus_raft.messages import AppendEntries, Heartbeat, HeartbeatReply, InstallSnapshot, RequestVote, \
     TimeoutNow, VoteReply
 from keel_consensus_raft.roles import Role

@@ -28,6 +28,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from keel import wire
 from keel.consensus import Entry, EngineSettings, EngineStatus, EntryKind, MembershipChange, Ready, Recovered, \
     SnapshotMeta
 from keel.errors import NotLeader, StorageError, WireError
@@ -36,7 +37,7 @@ from keel_consensus_raft import election, membership, read_index, replication, r
 from keel_consensus_raft.log import RaftLog
 from keel_consensus_raft.membership import Membership
 from keel_consensus_raft.messages import AppendEntries, AppendReply, HardState, Heartbeat, HeartbeatReply, \
-    InstallSnapshot, RequestVote, SnapshotReply, TimeoutNow, VoteReply, decode_record
+    InstallSnapshot, RequestVote, SnapshotReply, TimeoutNow, VoteReply
 from keel_consensus_raft.options import RaftOptions
 from keel_consensus_raft.outbox import Outbox
 from keel_consensus_raft.roles import Role
@@ -72,11 +73,11 @@ class RaftEngine:
         options = settings.options if settings.options is not None else RaftOptions()
         if not isinstance(options, RaftOptions):
             raise TypeError(f"raft: options must be RaftOptions, not {type(options).__name__}")
-        _check(settings)
+        settings.check("raft")
         out = Outbox()
         try:
             members = Membership.recover(recovered.snapshot, recovered.entries, tuple(settings.voters))
-            hard = decode_record(recovered.stable, HardState, "stable state") if recovered.stable else HardState(0)
+            hard = wire.decode_as(recovered.stable, HardState, "stable state") if recovered.stable else HardState(0)
         except WireError as exc:
             raise StorageError(f"raft: recovered state is corrupt: {exc}") from None
         log = RaftLog(recovered, out.log_op)
@@ -195,15 +196,3 @@ class RaftEngine:
 def create(settings: EngineSettings, recovered: Recovered, rng: random.Random) -> RaftEngine:
     """The factory keel calls: `EngineFactory` for Raft."""
     return RaftEngine(settings, recovered, rng)
-
-
-def _check(settings: EngineSettings) -> None:
-    where = f"raft settings for {settings.node_id!r}"
-    if not settings.node_id:
-        raise ValueError("raft settings: node_id is empty")
-    if not 0 < settings.heartbeat < settings.election_min < settings.election_max:
-        raise ValueError(f"{where}: need 0 < heartbeat ({settings.heartbeat}) < election_min "
-                         f"({settings.election_min}) < election_max ({settings.election_max})")
-    for name in ("max_batch_entries", "max_batch_bytes", "max_inflight"):
-        if getattr(settings, name) < 1:
-            raise ValueError(f"{where}: {name} is {getattr(settings, name)}, below 1")

@@ -22,33 +22,21 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from keel.consensus import Entry, EntryKind, MembershipChange, SnapshotMeta
+from keel import wire
+from keel.consensus import Entry, EntryKind, MembershipChange, SnapshotMeta, quorum, quorum_value
 from keel.errors import KeelError, NotLeader
 
 from keel_consensus_raft import roles
-from keel_consensus_raft.messages import Configuration, TimeoutNow, decode_record
+from keel_consensus_raft.messages import Configuration, TimeoutNow
 from keel_consensus_raft.progress import Progress
 from keel_consensus_raft.roles import Role
 
 if TYPE_CHECKING:
     from keel_consensus_raft.state import RaftState
 
-__all__ = ["ACTIONS", "Membership", "after_commit", "change", "quorum", "quorum_value", "sync_progress"]
+__all__ = ["ACTIONS", "Membership", "after_commit", "change", "sync_progress"]
 
 ACTIONS = ("add_learner", "promote", "remove")
-
-
-def quorum(voters: int) -> int:
-    """How many of `voters` make a majority."""
-    return voters // 2 + 1
-
-
-def quorum_value(values: list[int]) -> int:
-    """The highest value at least a majority of `values` reach (0 with none)."""
-    if not values:
-        return 0
-    ordered = sorted(values, reverse=True)
-    return ordered[quorum(len(ordered)) - 1]
 
 
 @attrs.define
@@ -63,7 +51,7 @@ class Membership:
     def recover(cls, snapshot: SnapshotMeta | None, entries: tuple[Entry, ...], bootstrap: tuple[str, ...]) -> Membership:
         """Rebuild from what survived: the snapshot's configuration, else the bootstrap voters."""
         if snapshot is not None and snapshot.config:
-            members = cls(decode_record(snapshot.config, Configuration, "snapshot config"), snapshot.index)
+            members = cls(wire.decode_as(snapshot.config, Configuration, "snapshot config"), snapshot.index)
         else:
             members = cls(Configuration(voters=bootstrap), snapshot.index if snapshot else 0)
         members.appended(entries)
@@ -95,7 +83,7 @@ class Membership:
         """Entries joined the log: a CONFIG entry among them takes effect now."""
         for entry in entries:
             if entry.kind is EntryKind.CONFIG:
-                self.changes.append((entry.index, decode_record(entry.data, Configuration, f"config entry {entry.index}")))
+                self.changes.append((entry.index, wire.decode_as(entry.data, Configuration, f"config entry {entry.index}")))
 
     def truncated(self, index: int) -> None:
         """Entries from `index` on left the log: their configurations no longer apply."""
@@ -105,7 +93,7 @@ class Membership:
         """The log now starts after snapshot `meta` and ends at `last_index`."""
         if meta.index <= self.base_index:
             return
-        self.base = decode_record(meta.config, Configuration, "snapshot config") if meta.config else self.config_at(meta.index)
+        self.base = wire.decode_as(meta.config, Configuration, "snapshot config") if meta.config else self.config_at(meta.index)
         self.base_index = meta.index
         self.changes = [(at, config) for at, config in self.changes if meta.index < at <= last_index]
 

@@ -18,7 +18,6 @@ import attrs
 
 from keel import wire
 from keel.consensus import Entry, SnapshotMeta
-from keel.errors import WireError
 
 __all__ = [
     "AppendEntries",
@@ -32,7 +31,6 @@ __all__ = [
     "SnapshotReply",
     "TimeoutNow",
     "VoteReply",
-    "decode_record",
 ]
 
 
@@ -165,15 +163,3 @@ class Configuration:
     def members(self) -> tuple[str, ...]:
         """Voters and learners, sorted."""
         return tuple(sorted(self.voters + self.learners))
-
-
-def decode_record(data: bytes, cls: type, what: str) -> Any:
-    """Decode bytes the engine encoded earlier (a stable state, a configuration).
-
-    Raises:
-        WireError: the bytes are not a `cls` record; `what` says where they came from.
-    """
-    record = wire.decode(data)
-    if not isinstance(record, cls):
-        raise WireError(f"{what}: expected {wire.tag_of(cls)}, got {wire.tag_of(type(record))}")
-    return record

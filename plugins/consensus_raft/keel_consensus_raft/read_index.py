@@ -22,10 +22,9 @@ This module owns `reads` and `beat`.
 
 from __future__ import annotations
 
-from keel.consensus import ReadReady
+from keel.consensus import ReadReady, quorum_value
 from keel.errors import NotLeader
 
-from keel_consensus_raft.membership import quorum_value
 from keel_consensus_raft.messages import Heartbeat
 from keel_consensus_raft.roles import Role
 from keel_consensus_raft.state import PendingRead, RaftState

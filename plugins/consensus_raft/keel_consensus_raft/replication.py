@@ -33,8 +33,9 @@ the leader.
 
 from __future__ import annotations
 
+from keel.consensus import quorum_value
+
 from keel_consensus_raft import membership, read_index, roles, snapshots, transfer
-from keel_consensus_raft.membership import quorum_value
 from keel_consensus_raft.messages import AppendEntries, AppendReply, Heartbeat, HeartbeatReply, SnapshotReply
 from keel_consensus_raft.progress import Mode, Progress
 from keel_consensus_raft.roles import Role
