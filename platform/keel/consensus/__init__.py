@@ -29,6 +29,7 @@ from keel.consensus.log_ops import (
     SnapshotMeta,
     TruncateFrom,
 )
+from keel.consensus.config_history import ConfigHistory
 from keel.consensus.entry_log import NO_SNAPSHOT, EntryLog
 from keel.consensus.quorum import quorum, quorum_value
 from keel.consensus.driver import (
@@ -48,6 +49,7 @@ __all__ = [
     "Append",
     "Applied",
     "CompactTo",
+    "ConfigHistory",
     "Engine",
     "EngineFactory",
     "EngineNode",

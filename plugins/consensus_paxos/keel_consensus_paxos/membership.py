@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import attrs
 
-from keel import wire
-from keel.consensus import Entry, EntryKind, MembershipChange, SnapshotMeta, quorum, quorum_value
+from keel.consensus import ConfigHistory, MembershipChange
 from keel.errors import KeelError
 
 from keel_consensus_paxos.ballot import SPAN
@@ -34,63 +33,14 @@ ACTIONS = ("add_learner", "promote", "remove")
 
 
 @attrs.define
-class Membership:
-    """The configuration as of the snapshot, plus every CONFIG entry after it."""
+class Membership(ConfigHistory):
+    """The configuration as of the snapshot, plus every CONFIG entry after it (`keel.consensus.ConfigHistory`)."""
 
-    base: Configuration
-    base_index: int = 0  # the slot the base stands at (the snapshot's), 0 for the bootstrap voters
-    changes: list[tuple[int, Configuration]] = attrs.Factory(list)  # (slot, config) ascending, all after base_index
-
-    @classmethod
-    def recover(cls, snapshot: SnapshotMeta | None, entries: tuple[Entry, ...], bootstrap: tuple[str, ...]) -> Membership:
-        """Rebuild from what survived: the snapshot's configuration, else the bootstrap voters."""
-        if snapshot is not None and snapshot.config:
-            members = cls(wire.decode_as(snapshot.config, Configuration, "snapshot config"), snapshot.index)
-        else:
-            members = cls(Configuration.bootstrap(bootstrap), snapshot.index if snapshot else 0)
-        members.appended(entries)
-        return members
+    config_type = Configuration
 
     @property
     def config(self) -> Configuration:
-        """The configuration in force: the latest one in the log."""
-        return self.changes[-1][1] if self.changes else self.base
-
-    @property
-    def latest_index(self) -> int:
-        """The slot of the entry holding the configuration in force."""
-        return self.changes[-1][0] if self.changes else self.base_index
-
-    def is_voter(self, node: str) -> bool:
-        return node in self.config.voters
-
-    def config_at(self, index: int) -> Configuration:
-        """The configuration in force once the log reached `index` (at or after the base)."""
-        found = self.base
-        for at, config in self.changes:
-            if at > index:
-                break
-            found = config
-        return found
-
-    def appended(self, entries: tuple[Entry, ...]) -> None:
-        """Entries joined the log after every slot held before: a CONFIG entry among them takes effect now."""
-        for entry in entries:
-            if entry.kind is EntryKind.CONFIG:
-                self.changes.append((entry.index, wire.decode_as(entry.data, Configuration, f"config entry {entry.index}")))
-
-    def rewritten(self, index: int, entries: tuple[Entry, ...]) -> None:
-        """The slots from `index` on now hold `entries` (a replacing run and what it kept)."""
-        self.changes = [(at, config) for at, config in self.changes if at < index]
-        self.appended(entries)
-
-    def compacted(self, meta: SnapshotMeta, last_index: int) -> None:
-        """The log now starts after snapshot `meta` and ends at `last_index`."""
-        if meta.index <= self.base_index:
-            return
-        self.base = wire.decode_as(meta.config, Configuration, "snapshot config") if meta.config else self.config_at(meta.index)
-        self.base_index = meta.index
-        self.changes = [(at, config) for at, config in self.changes if meta.index < at <= last_index]
+        return super().config
 
     def proposed(self, change: MembershipChange, caught_up: bool) -> Configuration:
         """The configuration that `change` would make of the one in force.

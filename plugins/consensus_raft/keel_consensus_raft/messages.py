@@ -156,6 +156,11 @@ class Configuration:
     voters: tuple[str, ...] = attrs.field(converter=_sorted_names)
     learners: tuple[str, ...] = attrs.field(default=(), converter=_sorted_names)
 
+    @classmethod
+    def bootstrap(cls, voters: tuple[str, ...]) -> Configuration:
+        """The first configuration: `voters`, no learners."""
+        return cls(voters=voters)
+
     def encode(self) -> bytes:
         return wire.encode(self)
 
