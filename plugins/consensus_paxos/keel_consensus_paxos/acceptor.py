@@ -44,12 +44,12 @@ def follow(s: PaxosState, src: str, ballot: int) -> bool:
     if ballot > s.promised:
         s.promised = ballot
         s.out.save_stable(ballot)
-    if ballot != s.leader_ballot or s.role is not Role.FOLLOWER and s.role is not Role.LEARNER:
+    if ballot != s.leader_ballot:
+        # Another leader's values: only the chosen prefix is known to be what this one has too.
         s.leader_ballot = ballot
         s.synced = s.commit
         s.incoming = None
-        proposer.become_follower(s, src)
-    elif s.leader != src:
+    if s.leader != src or s.role not in (Role.FOLLOWER, Role.LEARNER):
         proposer.become_follower(s, src)
     s.heard_at = s.now
     s.reset_deadline()
@@ -89,7 +89,7 @@ def on_heartbeat(s: PaxosState, src: str, m: Heartbeat) -> None:
         s.send(src, HeartbeatReply(ballot=m.ballot, beat=m.beat, ok=False, promised=s.promised))
         return
     s.commit = max(s.commit, min(m.commit, s.synced))
-    s.send(src, HeartbeatReply(ballot=m.ballot, beat=m.beat, ok=True))
+    s.send(src, HeartbeatReply(ballot=m.ballot, beat=m.beat, ok=True, match=s.synced))
 
 
 def on_takeover(s: PaxosState, src: str, m: Takeover) -> None:

@@ -103,6 +103,9 @@ class HeartbeatReply:
     beat: int
     ok: bool  # False: the acceptor promised `promised`, a higher ballot
     promised: int = 0
+    # ok: every slot up to here holds the leader's value; lower than the leader believes after the
+    # acceptor restarted (it knows only its snapshot for sure), so the leader sends again from here.
+    match: int = 0
 
 
 @wire.message("paxos.snapshot")

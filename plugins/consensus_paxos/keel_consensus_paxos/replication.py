@@ -69,11 +69,15 @@ def tick(s: PaxosState) -> None:
     if s.now >= s.next_heartbeat:
         _heartbeat(s)
     stall = 2 * s.settings.heartbeat
-    for peer in s.peers.values():
-        if (peer.inflight or peer.snapshot_index) and s.now - peer.answered_at > stall:
+    for node, peer in sorted(s.peers.items()):
+        if s.now - peer.answered_at <= stall:
+            continue
+        if peer.snapshot_index:
+            peer.answered_at = s.now
+            snapshots.resend(s, node, peer)  # the chunk from what it holds
+        elif peer.inflight:
             peer.inflight.clear()
             peer.next = peer.match + 1
-            peer.snapshot_index = 0
             peer.answered_at = s.now
     voters = s.voters()
     heard = sum(1 for v in voters if v == s.node_id or (v in s.peers and
@@ -158,6 +162,10 @@ def on_heartbeat_reply(s: PaxosState, src: str, m: HeartbeatReply) -> None:
         return
     peer.heard_at = s.now
     peer.beat = max(peer.beat, m.beat)
+    if m.match < peer.match and not peer.inflight and not peer.snapshot_index:
+        # It holds less of this ballot's values than it acknowledged (it restarted): send again.
+        peer.match = m.match
+        peer.next = m.match + 1
     _release_reads(s)
 
 

@@ -8,7 +8,9 @@ Theory of operation.
   the engine recovered at, which is only stored.
 - A member that needs slots below the leader's log start gets the snapshot
   in chunks of `options.snapshot_chunk` bytes, one in flight; each answer
-  says how many bytes it holds, so a lost chunk is sent again from there.
+  says how many bytes it holds, so a lost chunk is sent again from there
+  (after two heartbeats without an answer), and a receiver that restarted
+  and holds nothing gets the snapshot from its start.
 - The receiver checks the ballot as for an Accept, assembles the chunks and,
   on the last, installs the snapshot unless its commit index already covers
   it. Every slot up to the snapshot is chosen and held (as the snapshot), so
@@ -26,7 +28,7 @@ from keel_consensus_paxos import acceptor
 from keel_consensus_paxos.messages import InstallSnapshot, SnapshotReply
 from keel_consensus_paxos.state import Incoming, PaxosState, Peer, Role
 
-__all__ = ["on_install_snapshot", "on_snapshot_reply", "start", "taken"]
+__all__ = ["on_install_snapshot", "on_snapshot_reply", "resend", "start", "taken"]
 
 
 def taken(s: PaxosState, meta: SnapshotMeta, data: bytes) -> None:
@@ -83,9 +85,15 @@ def on_snapshot_reply(s: PaxosState, src: str, m: SnapshotReply) -> None:
         peer.next = max(peer.next, m.index + 1)
         peer.snapshot_index = peer.offset = 0
         return
-    if m.index == peer.snapshot_index and m.offset >= peer.offset:
+    if m.index == peer.snapshot_index:
+        # What it holds, even if less than before (it restarted): the next chunk starts there.
         peer.offset = m.offset
         _send_chunk(s, src, peer)
+
+
+def resend(s: PaxosState, node: str, peer: Peer) -> None:
+    """No answer to the last chunk in time: send the chunk from the bytes it last said it holds."""
+    _send_chunk(s, node, peer)
 
 
 def on_install_snapshot(s: PaxosState, src: str, m: InstallSnapshot) -> None:
