@@ -17,7 +17,8 @@ PROJECT = "keel"  # pluggy project name and entry-point group
 # major is refused. Plugins declare the version they were built for as
 # `KEEL_CONTRACT` in their plugin module.
 # 1.1: Ready.send_early (engines that leave it empty behave as in 1.0).
-# 1.2: an Append may replace the entries from its first index on, in one record.
+# 1.2: an Append may replace the entries from its first index on, in one record, and a
+# CompactTo may keep the entries after its snapshot whatever the entry at its index.
 CONTRACT_VERSION = "1.2"
 
 hookimpl = pluggy.HookimplMarker(PROJECT)

@@ -111,10 +111,10 @@ class EntryLog:
         if entries:
             self.apply(Append(entries))
 
-    def compact_to(self, meta: SnapshotMeta) -> None:
-        """Let the snapshot `meta` stand for every entry up to its index."""
+    def compact_to(self, meta: SnapshotMeta, *, keep_suffix: bool = False) -> None:
+        """Let the snapshot `meta` stand for every entry up to its index (see `CompactTo` for `keep_suffix`)."""
         if meta.index > self.snapshot.index:
-            self.apply(CompactTo(meta))
+            self.apply(CompactTo(meta, keep_suffix=keep_suffix))
 
     def apply(self, op: LogOp) -> None:
         self._state.apply(op)

@@ -101,9 +101,16 @@ class CompactTo:
 
     The driver has already stored the snapshot's data where it keeps
     snapshots; this record only moves the log's low-water mark.
+
+    The entries after the snapshot's index stay if they continue its
+    history (the entry at its index has its term). Since contract 1.2,
+    `keep_suffix` keeps them whatever that entry is: a Paxos acceptor's
+    later slots are acceptances of their own, not the continuation of one
+    history, and forgetting one could lose a value a quorum chose.
     """
 
     snapshot: SnapshotMeta
+    keep_suffix: bool = False
 
 
 LogOp = SaveStable | Append | TruncateFrom | CompactTo
@@ -165,7 +172,7 @@ class LogState:
             # Keep the suffix only if it continues the snapshot's history (same
             # entry at its index); a snapshot from a leader past or across our
             # log replaces all of it.
-            if 0 <= at < len(self.entries) and self.entries[at].term == meta.term:
+            if 0 <= at < len(self.entries) and (op.keep_suffix or self.entries[at].term == meta.term):
                 kept = self.entries[at + 1 :]
             else:
                 kept = []

@@ -10,6 +10,9 @@ carries the configuration as of its index.
 
 Changes add or remove one node at a time, so any majority of the old
 voters overlaps any majority of the new, whichever of the two a node uses.
+A candidate may have missed several changes (Paxos elects without Raft's
+up-to-date check), so phase 1 needs a majority of each configuration it
+learns from the promises, one after the other (`proposer._configs`).
 A leader starts a change only when no earlier one is unchosen and its own
 first slot (the no-op it wrote after phase 1) is chosen: before that it
 might still re-propose an older leader's change from the same base, and two

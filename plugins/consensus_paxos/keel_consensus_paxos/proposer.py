@@ -7,7 +7,8 @@ Theory of operation.
   leaves) and asks every voter to promise it for every slot from its commit
   index on. A timeout's range widens with each failed attempt (randomized
   back-off), so two candidates do not duel forever.
-- With promises from a quorum of voters it leads. For every slot from that
+- With promises from a quorum of voters it leads (a quorum of every
+  configuration it learns from the promises, in turn: see `_configs`). For every slot from that
   first one to the highest any promise reports, it proposes the value a
   promise reports as chosen, else the value accepted under the highest
   ballot, else a no-op (a hole). After them it writes one no-op of its own;
@@ -30,10 +31,11 @@ and `deadline`.
 
 from __future__ import annotations
 
+from keel import wire
 from keel.consensus import Entry, EntryKind, LeaderChanged, RoleChanged, quorum
 
 from keel_consensus_paxos.ballot import ballot, round_of
-from keel_consensus_paxos.messages import Prepare, Promise
+from keel_consensus_paxos.messages import Configuration, Prepare, Promise
 from keel_consensus_paxos.state import Candidacy, PaxosState, Peer, Role
 
 __all__ = ["PROMISE_BYTES", "become_follower", "campaign", "on_promise", "on_tick", "own_promise", "promise_or_refuse"]
@@ -67,11 +69,12 @@ def campaign(s: PaxosState, *, takeover: bool = False, probe: bool | None = None
     if not probing:
         s.promised = s.highest_seen = mine
         s.out.save_stable(mine)
-    s.candidacy = Candidacy(ballot=mine, first=first, probing=probing,
+    peers = s.voting_peers()
+    s.candidacy = Candidacy(ballot=mine, first=first, probing=probing, asked={s.node_id, *peers},
                             promises={s.node_id: own_promise(s, mine, first)})
     _set_role(s, Role.CANDIDATE, None)
     s.reset_deadline()
-    for voter in s.voting_peers():
+    for voter in peers:
         s.send(voter, Prepare(ballot=mine, first=first, takeover=takeover, probe=probing))
     _count(s)
 
@@ -112,7 +115,7 @@ def _sticky(s: PaxosState, src: str) -> bool:
 def on_promise(s: PaxosState, src: str, m: Promise) -> None:
     c = s.candidacy
     if s.role is not Role.CANDIDATE or c is None or m.ballot != c.ballot or m.probe != c.probing \
-            or src not in s.voters():
+            or src not in c.asked:
         return
     if not m.ok:
         s.highest_seen = max(s.highest_seen, m.promised)
@@ -128,18 +131,33 @@ def on_promise(s: PaxosState, src: str, m: Promise) -> None:
 def _count(s: PaxosState) -> None:
     c = s.candidacy
     assert c is not None
-    voters = s.voters()
-    if sum(1 for v in voters if v in c.promises) < quorum(len(voters)):
-        return
     if c.probing:
-        s.candidacy = None
-        campaign(s, probe=False)  # a quorum would promise: now for real
-    else:
-        _become_leader(s, c)
+        voters = s.voters()
+        if sum(1 for v in voters if v in c.promises) >= quorum(len(voters)):
+            s.candidacy = None
+            campaign(s, probe=False)  # a quorum would promise: now for real
+        return
+    run = _recovered(c)
+    configs = _configs(s, c, run)
+    for config in configs:
+        for voter in config.voters:
+            if voter not in c.asked:  # a member of a configuration learnt from the promises
+                c.asked.add(voter)
+                s.send(voter, Prepare(ballot=c.ballot, first=c.first))
+    if s.node_id not in configs[-1].voters:
+        s.failures += 1
+        become_follower(s, None)  # the recovered log removes this node: it cannot lead
+        return
+    if all(sum(1 for v in config.voters if v in c.promises) >= quorum(len(config.voters)) for config in configs):
+        _become_leader(s, c, run)
 
 
-def _become_leader(s: PaxosState, c: Candidacy) -> None:
-    """Propose again every slot a quorum may have accepted, fill the holes, and lead."""
+def _recovered(c: Candidacy) -> list[Entry]:
+    """What a leader must propose from `c.first` on, by the promises so far.
+
+    Per slot: the value a promise reports as chosen, else the one accepted
+    under the highest ballot, else a no-op; all under the candidate's ballot.
+    """
     chosen: dict[int, Entry] = {}
     best: dict[int, Entry] = {}
     for promise in c.promises.values():
@@ -158,7 +176,30 @@ def _become_leader(s: PaxosState, c: Candidacy) -> None:
             run.append(Entry(index=slot, term=c.ballot, kind=EntryKind.NOOP))
         else:
             run.append(Entry(index=slot, term=c.ballot, kind=found.kind, data=found.data))
-    run.append(Entry(index=top + 1, term=c.ballot, kind=EntryKind.NOOP))
+    return run
+
+
+def _configs(s: PaxosState, c: Candidacy, run: list[Entry]) -> list[Configuration]:
+    """Every configuration the slots from `c.first` on may have been chosen under, in order.
+
+    The one in force at the last slot known chosen, then each CONFIG entry
+    the promises report. Changes go one node at a time and each starts only
+    once the one before is chosen, so a majority of one configuration
+    meets whichever quorum chose the next: a candidate that gathers a
+    majority of each in turn learns every value any of them chose. Without
+    this, a candidate that missed two changes could lead on the promises of
+    nodes no longer voting.
+    """
+    configs = [s.members.config_at(c.first - 1)]
+    configs += [wire.decode_as(e.data, Configuration, f"config in slot {e.index}") for e in run
+                if e.kind is EntryKind.CONFIG]
+    return configs
+
+
+def _become_leader(s: PaxosState, c: Candidacy, run: list[Entry]) -> None:
+    """Propose again every slot a quorum may have accepted, fill the holes, and lead."""
+    top = run[-1].index if run else c.first - 1
+    run = run + [Entry(index=top + 1, term=c.ballot, kind=EntryKind.NOOP)]
     s.log.accept_run(tuple(run))
     s.members.rewritten(c.first, tuple(run))
     s.candidacy = None

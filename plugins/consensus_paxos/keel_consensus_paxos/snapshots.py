@@ -116,7 +116,9 @@ def on_install_snapshot(s: PaxosState, src: str, m: InstallSnapshot) -> None:
         return
     data = bytes(incoming.data)
     s.incoming = None
-    s.log.compact_to(meta)
+    # Keep every later slot this acceptor accepted, whatever it holds at the snapshot's slot: one of
+    # them may belong to a quorum that chose it (a Raft follower's suffix there would be uncommitted).
+    s.log.compact_to(meta, keep_suffix=True)
     s.members.compacted(meta, s.log.last_index)
     s.out.install(SnapshotToInstall(meta, data))
     s.snapshot_data = data

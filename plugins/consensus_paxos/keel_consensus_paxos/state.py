@@ -55,6 +55,7 @@ class Candidacy:
     first: int
     promises: dict  # node -> Promise
     refused: set = attrs.Factory(set)
+    asked: set = attrs.Factory(set)  # nodes sent the Prepare (self included): whose answers count
     probing: bool = False  # still asking whether voters would promise; nothing raised or persisted yet
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from keel.consensus import EngineSettings, Ready, Recovered
+from keel.consensus import EngineSettings, Entry, Ready, Recovered
 from keel.conformance.consensus_suite import run_seed
 from keel.contract import ConsensusPlugin
 
@@ -53,9 +53,9 @@ def test_the_scenario_fails_a_leader_that_skips_slot_recovery(monkeypatch):
     """
     become_leader = proposer._become_leader
 
-    def without_recovery(s: PaxosState, c: Candidacy) -> None:
-        c.promises = {node: promise for node, promise in c.promises.items() if node == s.node_id}
-        become_leader(s, c)
+    def without_recovery(s: PaxosState, c: Candidacy, run: list[Entry]) -> None:
+        alone = attrs.evolve(c, promises={s.node_id: c.promises[s.node_id]})
+        become_leader(s, c, proposer._recovered(alone))
 
     monkeypatch.setattr(proposer, "_become_leader", without_recovery)
     broken = ConsensusPlugin(name="unrecovered", version="0", create=create)

@@ -66,10 +66,10 @@ class RaftLog(EntryLog):
             self.truncations += 1
             self.apply(TruncateFrom(index))
 
-    def compact_to(self, meta: SnapshotMeta) -> None:
+    def compact_to(self, meta: SnapshotMeta, *, keep_suffix: bool = False) -> None:
         """Let the snapshot `meta` stand for every entry up to its index."""
         if meta.index > self.snapshot.index:
-            kept = self.term_at(meta.index) == meta.term
+            kept = keep_suffix or self.term_at(meta.index) == meta.term
             if not kept and self.last_index > self.snapshot.index:
                 self.truncations += 1  # the snapshot replaces every entry kept, not only those it covers
-            super().compact_to(meta)
+            super().compact_to(meta, keep_suffix=keep_suffix)

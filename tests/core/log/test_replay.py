@@ -77,6 +77,13 @@ def test_a_kept_suffix_must_follow_the_snapshot_term_where_the_entry_is_held():
         replay.apply(Compacted(SnapshotMeta(11, 1), keep_suffix=True), HERE)
 
 
+def test_a_suffix_kept_on_the_engines_request_needs_no_matching_term():
+    replay = started()
+    replay.apply(Append(entries(11, 2, term=2)), HERE)
+    replay.apply(Compacted(SnapshotMeta(11, 1), keep_suffix=True, forced=True), HERE)
+    assert [e.index for e in replay.finish(HERE).entries] == [12]
+
+
 def test_a_later_checkpoint_must_agree_with_the_fold():
     replay = started()
     replay.check(Checkpoint(stable=b"s", snapshot=SnapshotMeta(4, 1), last_index=10), HERE)

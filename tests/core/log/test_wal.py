@@ -148,6 +148,17 @@ def test_a_replacing_append_is_one_record_that_survives_a_restart(tmp_path):
     assert [e.term for e in recovered.entries] == [1, 1, 2, 1, 1]
 
 
+def test_a_compaction_asked_to_keep_the_suffix_keeps_it_across_a_restart(tmp_path):
+    ops = [Append(entries(1, 5, term=1)), CompactTo(SnapshotMeta(3, 7), keep_suffix=True)]
+    with DurableLog.open(tmp_path) as log:
+        log.write(ops)
+        log.sync()
+    recovered = reopen(tmp_path)
+    assert recovered == fold(ops)
+    assert [e.index for e in recovered.entries] == [4, 5]
+    assert fold(ops[:1] + [CompactTo(SnapshotMeta(3, 7))]).entries == ()  # without it: a different history
+
+
 def test_an_append_replacing_entries_below_the_snapshot_is_refused(tmp_path):
     with DurableLog.open(tmp_path) as log:
         log.write([Append(entries(1, 4)), CompactTo(SnapshotMeta(2, 1))])

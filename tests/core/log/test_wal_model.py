@@ -57,7 +57,8 @@ def draw_op(data: st.DataObject, state: LogState) -> LogOp:
     held = state.first_index <= index <= state.last_index
     same = held and data.draw(st.booleans())
     term = state.entries[index - state.first_index].term if same else data.draw(TERMS)
-    return CompactTo(SnapshotMeta(index=index, term=term, config=data.draw(st.binary(max_size=4))))
+    return CompactTo(SnapshotMeta(index=index, term=term, config=data.draw(st.binary(max_size=4))),
+                     keep_suffix=data.draw(st.booleans()))
 
 
 class Run:

@@ -117,7 +117,7 @@ class Replay:
         elif meta.index > self.base:
             # The entry at the snapshot's index is held: check it, as LogState would.
             at = meta.index - self.base - 1
-            if self.entries[at].term != meta.term:
+            if self.entries[at].term != meta.term and not record.forced:
                 raise StorageError(
                     f"{where}: snapshot {meta.index} has term {meta.term}, the entry there has {self.entries[at].term}"
                 )

@@ -249,7 +249,7 @@ class DurableLog:
             if self._state.snapshot is before:
                 return  # an older snapshot than the one kept: LogState ignored it, so does the log
             # An empty suffix reads the same either way; a non-empty one was kept.
-            record = Compacted(snapshot=op.snapshot, keep_suffix=bool(self._state.entries))
+            record = Compacted(snapshot=op.snapshot, keep_suffix=bool(self._state.entries), forced=op.keep_suffix)
             self._buffer += frame(wire.encode(record), max_record=self._max_record)
             return
         # Encode before applying, so an operation that cannot be written changes nothing.

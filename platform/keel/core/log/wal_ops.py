@@ -45,3 +45,4 @@ class Compacted:
 
     snapshot: SnapshotMeta
     keep_suffix: bool  # the entries after `snapshot.index` continue its history and stay
+    forced: bool = False  # they stay because the engine asked (CompactTo.keep_suffix), whatever the term there
