@@ -32,7 +32,6 @@ from keel.consensus import Entry, EngineSettings, EngineStatus, EntryKind, Leade
 from keel.errors import StorageError, WireError
 
 from keel_consensus_paxos import acceptor, membership_change, proposer, replication, snapshots
-from keel_consensus_paxos.ballot import describe
 from keel_consensus_paxos.log import AcceptorLog
 from keel_consensus_paxos.membership import Membership
 from keel_consensus_paxos.messages import Accept, Accepted, Heartbeat, HeartbeatReply, InstallSnapshot, Prepare, \
@@ -176,10 +175,6 @@ class PaxosEngine:
         term = s.leader_ballot if s.role is Role.LEADER else s.promised
         return EngineStatus(role=s.reported_role, leader=s.leader, term=term, commit_index=s.commit,
                             last_index=s.log.last_index, voters=config.voters, learners=config.learners)
-
-    def describe_ballot(self) -> str:
-        """The promised ballot as `round.number`."""
-        return describe(self._s.promised)
 
     @property
     def log(self) -> AcceptorLog:
