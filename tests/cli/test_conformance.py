@@ -31,7 +31,7 @@ def test_a_seed_that_overruns_is_a_violation_with_its_replay_command(keel) -> No
 
 
 @pytest.mark.parametrize(("args", "words"), [
-    (("--consensus", "nope"), '"nope" is not an installed consensus plugin (installed: raft'),
+    (("--consensus", "nope"), '"nope" is not an installed consensus plugin (installed: paxos, raft'),
     (("--seeds", "0"), "--seeds: 0 is below 1"),
     (("--jobs", "0"), "--jobs: 0 is below 1"),
     (("--seed-timeout", "-1"), "--seed-timeout: -1 is not positive"),

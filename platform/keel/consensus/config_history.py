@@ -21,6 +21,7 @@ import attrs
 
 from keel import wire
 from keel.consensus.log_ops import Entry, EntryKind, SnapshotMeta
+from keel.errors import WireError
 
 __all__ = ["ConfigHistory"]
 
@@ -48,6 +49,19 @@ class ConfigHistory:
             history = cls(cls.config_type.bootstrap(bootstrap), snapshot.index if snapshot else 0)
         history.appended(entries)
         return history
+
+    @classmethod
+    def readable(cls, entries: tuple[Entry, ...] = (), snapshot: SnapshotMeta | None = None) -> bool:
+        """Whether every configuration in `entries` (and `snapshot`) decodes: a peer's message to refuse if not."""
+        blobs = [e.data for e in entries if e.kind is EntryKind.CONFIG]
+        if snapshot is not None and snapshot.config:
+            blobs.append(snapshot.config)
+        try:
+            for blob in blobs:
+                wire.decode_as(blob, cls.config_type, "config")
+        except WireError:
+            return False
+        return True
 
     @property
     def config(self) -> Any:

@@ -58,6 +58,8 @@ def follow(s: PaxosState, src: str, ballot: int) -> bool:
 
 
 def on_accept(s: PaxosState, src: str, m: Accept) -> None:
+    if not s.members.readable(m.entries):
+        return  # a configuration that does not decode: a broken peer; refuse its message, stay up
     if not follow(s, src, m.ballot):
         s.send(src, Accepted(ballot=m.ballot, ok=False, promised=s.promised))
         return

@@ -124,6 +124,8 @@ def on_promise(s: PaxosState, src: str, m: Promise) -> None:
             s.failures += 1
             become_follower(s, None)
         return
+    if not s.members.readable(m.entries):
+        return  # a configuration that does not decode: a broken peer; its promise does not count
     c.promises[src] = m
     _count(s)
 

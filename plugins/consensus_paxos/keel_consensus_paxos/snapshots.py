@@ -97,6 +97,8 @@ def resend(s: PaxosState, node: str, peer: Peer) -> None:
 
 
 def on_install_snapshot(s: PaxosState, src: str, m: InstallSnapshot) -> None:
+    if not s.members.readable(snapshot=m.meta):
+        return  # a configuration that does not decode: a broken peer; refuse its message, stay up
     if not acceptor.follow(s, src, m.ballot):
         return  # the next heartbeat's refusal tells the old leader
     meta = m.meta

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from keel.consensus import Append, SaveStable
+from keel.consensus import Append, Entry, EntryKind, SaveStable
 
 from keel_consensus_paxos.ballot import ballot
 from keel_consensus_paxos.messages import Accept, Accepted, Heartbeat, HeartbeatReply, Prepare, Promise
@@ -148,3 +148,15 @@ def test_any_message_of_a_leader_at_the_promise_makes_the_acceptor_follow_it(mes
     ready = step(engine, "n1", message)
     assert engine.status().leader == "n1" and engine.status().role == "follower"
     assert any(getattr(event, "leader", None) == "n1" for event in ready.events)
+
+
+def test_an_accept_carrying_a_configuration_that_does_not_decode_is_refused_and_the_node_stays_up():
+    """keel's rule for peer input: bad bytes never crash a node. A CONFIG entry that does not decode comes from a
+    broken peer: its Accept changes nothing, and the next good Accept is taken as usual."""
+    engine = lone(promised=PROMISED)
+    broken = Entry(index=1, term=PROMISED, kind=EntryKind.CONFIG, data=b"\xff not a configuration")
+    ready = step(engine, "n1", Accept(ballot=PROMISED, first=1, entries=(broken,), commit=0))
+    assert ready.persist == () and messages(ready) == []
+    assert engine.log.last_index == 0
+    ready = step(engine, "n1", Accept(ballot=PROMISED, first=1, entries=(command(1, PROMISED),), commit=0))
+    assert messages(ready) == [("n1", Accepted(ballot=PROMISED, ok=True, match=1))]

@@ -57,6 +57,8 @@ def on_append(s: RaftState, src: str, message: AppendEntries) -> None:
     """Entries from the leader of our term."""
     if s.role is Role.LEADER:
         raise AssertionError(f"raft {s.node_id}: another leader ({src}) in term {s.term}")
+    if not s.members.readable(message.entries):
+        return  # a configuration that does not decode: a broken peer; refuse its message, stay up
     roles.follow(s, src)
     s.send(src, _append(s, message))
 

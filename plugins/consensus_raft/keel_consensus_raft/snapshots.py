@@ -87,6 +87,8 @@ def on_install_snapshot(s: RaftState, src: str, message: InstallSnapshot) -> Non
     """A chunk from the leader of our term."""
     if s.role is Role.LEADER:
         raise AssertionError(f"raft {s.node_id}: another leader ({src}) in term {s.term}")
+    if not s.members.readable(snapshot=message.meta):
+        return  # a configuration that does not decode: a broken peer; refuse its message, stay up
     roles.follow(s, src)
     meta = message.meta
 

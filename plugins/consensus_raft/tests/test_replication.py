@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keel.consensus import Append, EntryKind, TruncateFrom
+from keel.consensus import Append, Entry, EntryKind, TruncateFrom
 
 from keel_consensus_raft.messages import AppendEntries, AppendReply
 
@@ -224,3 +224,21 @@ def test_a_leaders_appends_leave_before_its_own_write_but_its_acknowledgement_af
     assert any(isinstance(op, Append) for op in ready.persist)
     assert {out.dst for out in ready.send_early if isinstance(out.message, AppendEntries)} == {"n2", "n3"}
     assert [out.dst for out in ready.send if isinstance(out.message, AppendReply)] == ["n1"]
+
+
+def test_an_append_carrying_a_configuration_that_does_not_decode_is_refused_and_the_follower_stays_up():
+    """keel's rule for peer input: bad bytes never crash a node. A CONFIG entry that does not decode comes from a
+    broken leader: the follower refuses that AppendEntries whole, and takes the next good one."""
+    net = Net(("n1", "n2", "n3"))
+    net.elect("n1")
+    net.run(HEARTBEAT)
+    follower = net.engine("n2")
+    last, term = follower.log.last_index, follower.status().term
+    broken = Entry(index=last + 1, term=term, kind=EntryKind.CONFIG, data=b"\xff not a configuration")
+    follower.receive("n1", AppendEntries(term=term, prev_index=last, prev_term=term, entries=(broken,), commit=0))
+    ready = follower.poll()
+    assert ready.persist == () and ready.send == ()
+    assert follower.log.last_index == last
+    net.propose("n1", b"k=v")
+    net.run(HEARTBEAT)
+    assert follower.log.last_index == last + 1
