@@ -58,8 +58,8 @@ def follow(s: PaxosState, src: str, ballot: int) -> bool:
 
 
 def on_accept(s: PaxosState, src: str, m: Accept) -> None:
-    if not s.members.readable(m.entries):
-        return  # a configuration that does not decode: a broken peer; refuse its message, stay up
+    if any(e.index != m.first + i for i, e in enumerate(m.entries)) or not s.members.readable(m.entries):
+        return  # not a run of slots from `first`, or a configuration that does not decode: a broken peer
     if not follow(s, src, m.ballot):
         s.send(src, Accepted(ballot=m.ballot, ok=False, promised=s.promised))
         return

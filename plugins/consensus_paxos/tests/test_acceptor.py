@@ -160,3 +160,12 @@ def test_an_accept_carrying_a_configuration_that_does_not_decode_is_refused_and_
     assert engine.log.last_index == 0
     ready = step(engine, "n1", Accept(ballot=PROMISED, first=1, entries=(command(1, PROMISED),), commit=0))
     assert messages(ready) == [("n1", Accepted(ballot=PROMISED, ok=True, match=1))]
+
+
+def test_an_accept_whose_entries_are_not_the_run_it_names_is_refused():
+    """keel's rule for peer input: a message that breaks the protocol's shape changes nothing and crashes nothing."""
+    engine = lone(promised=PROMISED)
+    skipping = Accept(ballot=PROMISED, first=1, entries=(command(1, PROMISED), command(3, PROMISED)), commit=0)
+    ready = step(engine, "n1", skipping)
+    assert ready.persist == () and messages(ready) == []
+    assert engine.log.last_index == 0

@@ -57,8 +57,9 @@ def on_append(s: RaftState, src: str, message: AppendEntries) -> None:
     """Entries from the leader of our term."""
     if s.role is Role.LEADER:
         raise AssertionError(f"raft {s.node_id}: another leader ({src}) in term {s.term}")
-    if not s.members.readable(message.entries):
-        return  # a configuration that does not decode: a broken peer; refuse its message, stay up
+    if any(e.index != message.prev_index + 1 + i for i, e in enumerate(message.entries)) \
+            or not s.members.readable(message.entries):
+        return  # entries that do not follow prev_index, or a configuration that does not decode: a broken peer
     roles.follow(s, src)
     s.send(src, _append(s, message))
 

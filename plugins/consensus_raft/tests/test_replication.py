@@ -242,3 +242,17 @@ def test_an_append_carrying_a_configuration_that_does_not_decode_is_refused_and_
     net.propose("n1", b"k=v")
     net.run(HEARTBEAT)
     assert follower.log.last_index == last + 1
+
+
+def test_an_append_whose_entries_do_not_follow_prev_index_is_refused():
+    """keel's rule for peer input: a message that breaks the protocol's shape changes nothing and crashes nothing."""
+    net = Net(("n1", "n2", "n3"))
+    net.elect("n1")
+    net.run(HEARTBEAT)
+    follower = net.engine("n2")
+    last, term = follower.log.last_index, follower.status().term
+    gap = Entry(index=last + 2, term=term, kind=EntryKind.COMMAND, data=b"x")
+    follower.receive("n1", AppendEntries(term=term, prev_index=last, prev_term=term, entries=(gap,), commit=0))
+    ready = follower.poll()
+    assert ready.persist == () and ready.send == ()
+    assert follower.log.last_index == last
