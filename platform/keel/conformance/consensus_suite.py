@@ -7,8 +7,10 @@ always holds crashes and restarts, a partition and message loss, besides
 one-way cuts, duplication, delay and clock skew. Engines batch and
 pipeline with settings drawn per seed, down to one entry per message. On
 top of it, the current leader is crashed twice (random crashes seldom hit
-it), every few seeds every server crashes at once, and on odd seeds an
-operator changes the membership: a spare server joins as a learner, catches
+it) and cut off from the other servers twice, about as long as a new
+leader takes to emerge (so two leaders overlap when it returns); every few
+seeds every server crashes at once, and on odd seeds an operator changes
+the membership: a spare server joins as a learner, catches
 up (from a snapshot: servers compact their logs every `snapshot_every`
 entries) and is promoted, then a founding member is removed and later added
 back. Then the faults heal and the run goes on calm.
@@ -46,7 +48,7 @@ from keel.conformance.runner import SeedResult
 from keel.conformance.sim_core import SimCoreServer
 from keel.consensus import EngineSettings
 from keel.contract import ConsensusPlugin
-from keel.sim import At, Crash, FaultSchedule, Loss, Partition, Restart, SimConfig, Simulation, random_schedule
+from keel.sim import At, Crash, FaultSchedule, Heal, Loss, Partition, Restart, SimConfig, Simulation, random_schedule
 
 __all__ = ["SCENARIO", "Scenario", "check_consensus", "run_seed"]
 
@@ -66,6 +68,12 @@ class Scenario:
     whole_crash_every: int = 4  # one seed in N also crashes every server at once
     leader_crashes: int = 2  # times the current leader is crashed on purpose
     leader_down: tuple[float, float] = (0.05, 0.6)  # how long a crashed leader stays down
+    # Times the current leader is cut off from every other server, for about as long as a new leader
+    # takes to emerge: the old one returns still believing it leads, with proposals in flight, so two
+    # leaders overlap (the window where an acceptor that forgets its promise, or a commit rule that
+    # counts the wrong replicas, loses a chosen value).
+    leader_isolations: int = 2
+    isolated_for: tuple[float, float] = (0.15, 0.45)
     change_step: float = 0.3  # seconds between the operator's requests
     lease_ttl: float = 1.0  # the lease holder's and lockers' TTL
     lock_hold: tuple[float, float] = (0.05, 0.3)  # how long a locker keeps the lock
@@ -116,6 +124,9 @@ def run_seed(plugin: ConsensusPlugin, seed: int, scenario: Scenario = SCENARIO) 
     for _ in range(scenario.leader_crashes):
         sim.at(rng.uniform(0.5, scenario.faults_for - scenario.leader_down[1] - 0.1),
                functools.partial(_crash_leader, observer, rng, scenario.leader_down))
+    for _ in range(scenario.leader_isolations):
+        sim.at(rng.uniform(0.5, scenario.faults_for - scenario.isolated_for[1] - 0.1),
+               functools.partial(_isolate_leader, observer, servers, rng, scenario.isolated_for))
     try:
         sim.run(end)
     except AssertionError as exc:  # an invariant the driver checks (an index applied twice…)
@@ -155,6 +166,14 @@ def _schedule(rng: random.Random, servers: tuple[str, ...], scenario: Scenario) 
             + tuple(At(back + 0.01 * i, Restart(s)) for i, s in enumerate(servers))
         )
     return schedule
+
+
+def _isolate_leader(observer: Observer, servers: tuple[str, ...], rng: random.Random, span: tuple[float, float],
+                    sim: Simulation) -> None:
+    node = observer.leader()
+    if node is not None:
+        others = tuple(s for s in servers if s != node)
+        sim.schedule([At(sim.now, Partition(((node,), others))), At(sim.now + rng.uniform(*span), Heal())])
 
 
 def _crash_leader(observer: Observer, rng: random.Random, down: tuple[float, float], sim: Simulation) -> None:
