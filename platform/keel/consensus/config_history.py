@@ -52,16 +52,16 @@ class ConfigHistory:
 
     @classmethod
     def readable(cls, entries: tuple[Entry, ...] = (), snapshot: SnapshotMeta | None = None) -> bool:
-        """Whether every configuration in `entries` (and `snapshot`) decodes: a peer's message to refuse if not."""
+        """Whether every configuration in `entries` (and `snapshot`) decodes and, where the configuration
+        type has a `well_formed()` check, passes it: a peer's message to refuse if not."""
         blobs = [e.data for e in entries if e.kind is EntryKind.CONFIG]
         if snapshot is not None and snapshot.config:
             blobs.append(snapshot.config)
         try:
-            for blob in blobs:
-                wire.decode_as(blob, cls.config_type, "config")
+            configs = [wire.decode_as(blob, cls.config_type, "config") for blob in blobs]
         except WireError:
             return False
-        return True
+        return all(getattr(config, "well_formed", lambda: True)() for config in configs)
 
     @property
     def config(self) -> Any:

@@ -254,8 +254,13 @@ class EngineNode:
 
     def _carry_out(self, ready: Ready, persist: list[Any], early: list[tuple[str, Any]], send: list[tuple[str, Any]],
                    events: list[Any]) -> None:
-        if ready.install is not None:
-            meta, blob = ready.install.meta, ready.install.data
+        install = ready.install
+        if install is not None and self._offer is not None and install.meta.index <= self._offer.meta.index:
+            # The machine was restored from a newer snapshot than the leader's, saved before a crash that
+            # left the log uncompacted: it stays, and the engine's entries up to it are skipped as before.
+            install = None
+        if install is not None:
+            meta, blob = install.meta, install.data
             if meta.index <= self.machine.index:
                 raise AssertionError(f"{self.node_id}: snapshot at {meta.index} would undo applied entries up to {self.machine.index}")
             persist.append(StoredSnapshot(meta, blob))

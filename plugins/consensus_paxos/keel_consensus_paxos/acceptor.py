@@ -19,7 +19,8 @@ Theory of operation ("Paxos Made Simple" §2.2, per slot).
   it (and resets failure detection); one below is refused with the promise,
   so the old leader learns it was superseded.
 
-This module owns `synced`, `commit` (on followers), `leader_ballot` and `heard_at`.
+This module moves `synced`, a follower's `commit`, `leader_ballot` and
+`heard_at`; a new leader (`proposer`) and an installed snapshot set them too.
 """
 
 from __future__ import annotations

@@ -14,10 +14,10 @@ a message of another type is ignored. Ballots travel as integers
 (`ballot`), which is what the contract calls an entry's term and what
 `status().term` shows.
 
-After a restart the engine starts from `Recovered`: the promised ballot,
-the accepted log and the snapshot meta. Its commit index starts at the
-snapshot's (what it learned beyond it is learned again from the leader),
-so nothing is applied twice.
+After a restart the engine starts from `Recovered`: the promised ballot
+with the commit watermark, the accepted log and the snapshot meta. It
+hands out committed slots again from the snapshot on (the driver restored
+the state machine from it), so nothing is applied twice.
 """
 
 from __future__ import annotations
@@ -71,17 +71,20 @@ class PaxosEngine:
         if not isinstance(options, PaxosOptions):
             raise TypeError(f"paxos: options must be PaxosOptions, not {type(options).__name__}")
         settings.check("paxos")
-        out = Outbox()
         try:
             members = Membership.recover(recovered.snapshot, recovered.entries, tuple(settings.voters))
             stable = wire.decode_as(recovered.stable, Stable, "stable state") if recovered.stable else Stable(0)
         except WireError as exc:
             raise StorageError(f"paxos: recovered state is corrupt: {exc}") from None
+        out = Outbox(commit=stable.commit)
         log = AcceptorLog(recovered, out.log_op)
         s = self._s = PaxosState(node_id=settings.node_id, settings=settings, options=options, rng=rng, out=out,
                                  log=log, members=members, promised=stable.promised)
         s.highest_seen = stable.promised
-        s.commit = s.applied = s.synced = log.snapshot.index
+        s.applied = log.snapshot.index
+        # The watermark was written after the slots it covers, so the log holds them; the machine re-applies
+        # them from the snapshot on, and a candidate need not recover them again.
+        s.commit = s.synced = max(log.snapshot.index, min(stable.commit, log.last_index))
         s.role = Role.FOLLOWER if members.is_voter(s.node_id) else Role.LEARNER
         s.reported_role = s.role.value
         out.event(RoleChanged(s.role.value, s.promised))
@@ -167,7 +170,7 @@ class PaxosEngine:
         replication.flush(s)
         committed: tuple[Entry, ...] = s.log.between(s.applied + 1, s.commit)
         s.applied = s.commit
-        return s.out.take(committed)
+        return s.out.take(committed, s.promised, s.commit)
 
     def status(self) -> EngineStatus:
         s = self._s

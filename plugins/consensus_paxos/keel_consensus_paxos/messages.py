@@ -21,6 +21,8 @@ import attrs
 from keel import wire
 from keel.consensus import Entry, SnapshotMeta
 
+from keel_consensus_paxos.ballot import SPAN
+
 __all__ = [
     "Accept",
     "Accepted",
@@ -140,9 +142,10 @@ class Takeover:
 @wire.message("paxos.stable")
 @attrs.frozen
 class Stable:
-    """The acceptor's stable state: the highest ballot it promised."""
+    """The node's stable state: the highest ballot it promised, and how far it knows slots are chosen."""
 
     promised: int
+    commit: int = 0  # every slot up to here is chosen, and the log (or snapshot) holds its value
 
 
 @wire.message("paxos.config")
@@ -183,6 +186,13 @@ class Configuration:
         members = tuple(sorted(voters + learners))
         return Configuration(voters=voters, learners=learners, numbers=tuple(numbering[n] for n in members),
                              next_number=following)
+
+    def well_formed(self) -> bool:
+        """Members disjoint and numbered once each, below `SPAN`, under `next_number`: what a peer must send."""
+        members = self.voters + self.learners
+        numbers = set(self.numbers)
+        return (len(set(members)) == len(members) == len(self.numbers) == len(numbers)
+                and all(0 < n < min(self.next_number, SPAN) for n in numbers) and self.next_number <= SPAN)
 
     def encode(self) -> bytes:
         return wire.encode(self)

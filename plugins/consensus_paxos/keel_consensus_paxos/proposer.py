@@ -4,8 +4,8 @@ Theory of operation.
 - A voter that hears from no leader for a failure-detection timeout runs
   phase 1: it picks a ballot above every one it has heard of (its round + 1,
   its member number), promises it itself (durably, before any Prepare
-  leaves) and asks every voter to promise it for every slot from its commit
-  index on. A timeout's range widens with each failed attempt (randomized
+  leaves) and asks every voter to promise it for every slot after its
+  commit index. A timeout's range widens with each failed attempt (randomized
   back-off), so two candidates do not duel forever.
 - With promises from a quorum of voters it leads (a quorum of every
   configuration it learns from the promises, in turn: see `_configs`). For every slot from that
@@ -38,7 +38,8 @@ from keel_consensus_paxos.ballot import ballot, round_of
 from keel_consensus_paxos.messages import Configuration, Prepare, Promise
 from keel_consensus_paxos.state import Candidacy, PaxosState, Peer, Role
 
-__all__ = ["PROMISE_BYTES", "become_follower", "campaign", "on_promise", "on_tick", "own_promise", "promise_or_refuse"]
+__all__ = ["PROMISE_BYTES", "become_follower", "campaign", "on_promise", "on_tick", "own_promise", "promise_or_refuse",
+           "sync_peers"]
 
 
 # bytes of entries a Promise carries at most: well under the default max_frame (16 MiB), and room
@@ -70,7 +71,7 @@ def campaign(s: PaxosState, *, takeover: bool = False, probe: bool | None = None
         s.promised = s.highest_seen = mine
         s.out.save_stable(mine)
     peers = s.voting_peers()
-    s.candidacy = Candidacy(ballot=mine, first=first, probing=probing, asked={s.node_id, *peers},
+    s.candidacy = Candidacy(ballot=mine, first=first, probing=probing, takeover=takeover, asked={s.node_id, *peers},
                             promises={s.node_id: own_promise(s, mine, first)})
     _set_role(s, Role.CANDIDATE, None)
     s.reset_deadline()
@@ -110,8 +111,6 @@ def _sticky(s: PaxosState, src: str) -> bool:
     return s.leader is not None and s.leader != src and s.now - s.heard_at < s.settings.election_min
 
 
-
-
 def on_promise(s: PaxosState, src: str, m: Promise) -> None:
     c = s.candidacy
     if s.role is not Role.CANDIDATE or c is None or m.ballot != c.ballot or m.probe != c.probing \
@@ -124,10 +123,18 @@ def on_promise(s: PaxosState, src: str, m: Promise) -> None:
             s.failures += 1
             become_follower(s, None)
         return
-    if not s.members.readable(m.entries):
-        return  # a configuration that does not decode: a broken peer; its promise does not count
+    if not _plausible(c.first, m.entries) or not s.members.readable(m.entries):
+        return  # not slots a Promise can hold, or a configuration that does not decode: a broken peer
     c.promises[src] = m
     _count(s)
+
+
+def _plausible(first: int, entries: tuple[Entry, ...]) -> bool:
+    """Slots ascending from `first`, with no more holes than entries (keel's acceptors send none; a
+    classic one a few), so a peer cannot make recovery fill an unbounded run of no-ops."""
+    indexes = [e.index for e in entries]
+    return all(a < b for a, b in zip(indexes, indexes[1:])) and (not indexes or (
+        indexes[0] >= first and indexes[-1] - first + 1 <= 2 * len(indexes)))
 
 
 def _count(s: PaxosState) -> None:
@@ -145,7 +152,7 @@ def _count(s: PaxosState) -> None:
         for voter in config.voters:
             if voter not in c.asked:  # a member of a configuration learnt from the promises
                 c.asked.add(voter)
-                s.send(voter, Prepare(ballot=c.ballot, first=c.first))
+                s.send(voter, Prepare(ballot=c.ballot, first=c.first, takeover=c.takeover))
     if s.node_id not in configs[-1].voters:
         s.failures += 1
         become_follower(s, None)  # the recovered log removes this node: it cannot lead
@@ -221,8 +228,15 @@ def _become_leader(s: PaxosState, c: Candidacy, run: list[Entry]) -> None:
 
 
 def sync_peers(s: PaxosState) -> None:
-    """A leader replicates to exactly the members in force."""
-    members = set(s.members.config.members) - {s.node_id}
+    """A leader replicates to the members in force, and to those a change not yet chosen removes.
+
+    A removed node must hold the CONFIG entry that removes it, or it would
+    go on believing it votes and run for leader.
+    """
+    members = set(s.members.config.members)
+    if s.members.latest_index > s.commit:
+        members |= set(s.members.config_at(s.members.latest_index - 1).members)
+    members.discard(s.node_id)
     for node in sorted(members):
         if node not in s.peers:
             # From the first slot not known chosen: at a takeover, where the proposals of this ballot begin.

@@ -35,7 +35,8 @@ from keel_consensus_paxos import proposer, snapshots
 from keel_consensus_paxos.messages import Accept, Accepted, Heartbeat, HeartbeatReply, Takeover
 from keel_consensus_paxos.state import PaxosState, Peer, Role, Transfer
 
-__all__ = ["UNCHOSEN_BYTES", "after_commit", "flush", "on_accepted", "on_heartbeat_reply", "propose", "read", "tick", "transfer"]
+__all__ = ["UNCHOSEN_BYTES", "after_commit", "flush", "on_accepted", "on_heartbeat_reply", "peer_caught_up",
+           "propose", "read", "tick", "transfer"]
 
 
 # bytes of entries a leader holds unchosen at most: what a new leader's phase 1 must be able to
@@ -249,6 +250,7 @@ def _send_takeover(s: PaxosState) -> None:
 def after_commit(s: PaxosState) -> None:
     """A hand-over waits for its target to hold everything; a leader whose removal is chosen steps down."""
     _send_takeover(s)
+    proposer.sync_peers(s)  # a node whose removal is now chosen is sent no more
     if s.members.latest_index <= s.commit and not s.members.is_voter(s.node_id):
         ready = sorted(v for v in s.voting_peers() if v in s.peers and s.peers[v].match >= s.log.last_index)
         if ready:

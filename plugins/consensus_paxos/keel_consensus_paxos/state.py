@@ -18,6 +18,7 @@ from keel.consensus import EngineSettings
 
 from keel_consensus_paxos.log import AcceptorLog
 from keel_consensus_paxos.membership import Membership
+from keel_consensus_paxos.messages import Promise
 from keel_consensus_paxos.options import PaxosOptions
 from keel_consensus_paxos.outbox import Outbox
 
@@ -53,10 +54,11 @@ class Candidacy:
 
     ballot: int
     first: int
-    promises: dict  # node -> Promise
-    refused: set = attrs.Factory(set)
-    asked: set = attrs.Factory(set)  # nodes sent the Prepare (self included): whose answers count
+    promises: dict[str, Promise]
+    refused: set[str] = attrs.Factory(set)
+    asked: set[str] = attrs.Factory(set)  # nodes sent the Prepare (self included): whose answers count
     probing: bool = False  # still asking whether voters would promise; nothing raised or persisted yet
+    takeover: bool = False  # run for a hand-over: Prepares skip the acceptors' stickiness
 
 
 @attrs.define
@@ -78,6 +80,8 @@ class Transfer:
 
 @attrs.define
 class PaxosState:
+    """One node's whole state: durable (`promised`, the log), and what it rebuilds after a restart."""
+
     node_id: str
     settings: EngineSettings
     options: PaxosOptions
@@ -121,7 +125,7 @@ class PaxosState:
     snapshot_data: bytes | None = None
     incoming: Incoming | None = None
 
-    reported_role: str = "follower"
+    reported_role: str = "follower"  # the role last announced in a RoleChanged event
 
     def voters(self) -> tuple[str, ...]:
         return self.members.config.voters

@@ -116,3 +116,24 @@ def test_a_change_that_does_not_apply_is_refused(change, message):
     net = grown()
     with pytest.raises(KeelError, match=message):
         net.engine("n1").change_membership(change)
+
+
+def test_a_cluster_whose_founders_all_left_elects_a_leader_after_a_full_restart():
+    """Paxos has no up-to-date check, so a candidate needs a majority of every configuration it may have missed.
+    The commit watermark in the stable state keeps a restarted node from missing those it knew chosen: after every
+    founder left and the rest restarted, the founders' majority is no longer needed, and a leader emerges."""
+    net = Net(ids=("a", "b", "c", "d", "e"), voters=("a", "b", "c"))
+    net.elect("c")
+    for action, node in [("add_learner", "d"), ("promote", "d"), ("remove", "a"), ("add_learner", "e"),
+                         ("promote", "e"), ("remove", "b")]:
+        net.engine("c").change_membership(MembershipChange(action, node))
+        net.run(0.3)
+    assert net.engine("c").status().voters == ("c", "d", "e")
+    net.crash("a")
+    net.crash("b")
+    for node in ("c", "d", "e"):
+        net.crash(node)
+    for node in ("c", "d", "e"):
+        net.start(node)
+    net.run(5.0)
+    assert len(net.leaders()) == 1 and net.leaders()[0] in ("c", "d", "e")

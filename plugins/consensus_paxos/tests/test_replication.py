@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from keel.consensus import Append
+from keel.consensus import Append, MembershipChange, SaveStable
 from keel.errors import Unavailable
 
 from keel_consensus_paxos.messages import Accept, Accepted, Prepare
@@ -174,3 +174,23 @@ def test_the_leader_refuses_proposals_while_too_many_bytes_await_a_quorum():
     net.cut.clear()
     net.run(4 * HEARTBEAT)
     net.propose("n1", b"one more")
+
+
+def test_a_lone_voter_that_wins_at_once_sends_its_accepts_only_after_its_ballot_is_durable():
+    """Paxos Made Simple §2.3: a proposer must never use one ballot for two values. A lone voter promises its
+    own ballot and leads in one step; its Accepts in that Ready wait for the promise's fsync (`send`, not
+    `send_early`), or a crash before it would let the node lead again under the same ballot with other values."""
+    net = Net(ids=("n1", "n2"), voters=("n1",))
+    net.elect("n1")
+    net.engine("n1").change_membership(MembershipChange("add_learner", "n2"))
+    net.run(0.5)
+    net.crash("n1")
+    engine = net.start("n1")
+    engine.tick(net.clock("n1"))
+    net.ahead["n1"] += CAMPAIGN
+    engine.tick(net.clock("n1"))
+    engine.propose(b"v")
+    ready = engine.poll()
+    assert any(isinstance(op, SaveStable) for op in ready.persist)
+    assert [o.dst for o in ready.send_early if isinstance(o.message, Accept)] == []
+    assert [o.dst for o in ready.send if isinstance(o.message, Accept)] == ["n2"]

@@ -11,7 +11,8 @@ leader's appends and heartbeats go in `send_early` instead: they depend on
 nothing in this `Ready` (the leader's term was durable before it could win
 votes, and it counts its own log only once durable, through its own
 acknowledgement, which waits in `send`), so followers write the entries
-while the leader does, not after (thesis §10.2.1).
+while the leader does, not after (thesis §10.2.1). Only when this `Ready`
+raises the term itself (a lone voter that won at once) do they wait too.
 """
 
 from __future__ import annotations
@@ -69,10 +70,13 @@ class Outbox:
     def take(self, committed: tuple[Entry, ...]) -> Ready:
         """Everything gathered, with `committed` (what the engine commits now), and start afresh."""
         persist = tuple(self._persist)
+        early, send = tuple(self._early), tuple(self._send)
         if self._stable is not None:
             persist = (SaveStable(wire.encode(self._stable)),) + persist
-        ready = Ready(persist=persist, send_early=tuple(self._early), send=tuple(self._send), install=self._install,
-                      committed=committed,
+            # A term raised in this very Ready (a lone voter elects itself at once) is not durable yet:
+            # its appends wait for it like everything else, or a crash could reuse the term for other entries.
+            early, send = (), early + send
+        ready = Ready(persist=persist, send_early=early, send=send, install=self._install, committed=committed,
                       reads=tuple(self._reads), events=tuple(self._events))
         self._clear()
         return ready
