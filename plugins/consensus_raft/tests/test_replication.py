@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from keel.consensus import Append, Entry, EntryKind, TruncateFrom
+from keel.consensus import Append, Entry, EntryKind, MembershipChange, SaveStable, TruncateFrom
 
-from keel_consensus_raft.messages import AppendEntries, AppendReply
+from keel_consensus_raft.messages import AppendEntries, AppendReply, TimeoutNow
 
 from .harness import HEARTBEAT, Net
 
@@ -256,3 +256,21 @@ def test_an_append_whose_entries_do_not_follow_prev_index_is_refused():
     ready = follower.poll()
     assert ready.persist == () and ready.send == ()
     assert follower.log.last_index == last
+
+
+def test_a_lone_voter_that_wins_at_once_sends_its_appends_only_after_its_term_is_durable():
+    """Raft §5.2 with §10.2.1: a lone voter raises its term and wins in one step; its appends to learners in
+    that Ready wait for the term's fsync (`send`), or a crash before it could reuse the term for other entries."""
+    net = Net(("n1", "n2"), voters=("n1",))
+    net.elect("n1")
+    net.engine("n1").change_membership(MembershipChange("add_learner", "n2"))
+    net.run(HEARTBEAT)
+    engine = net.restart("n1")
+    engine.tick(0.0)
+    engine.poll()
+    engine.receive("harness", TimeoutNow(term=engine.status().term))  # an election, won in the same step
+    engine.propose(b"k=v")
+    ready = engine.poll()
+    assert any(isinstance(op, SaveStable) for op in ready.persist)
+    assert [o.dst for o in ready.send_early if isinstance(o.message, AppendEntries)] == []
+    assert "n2" in [o.dst for o in ready.send if isinstance(o.message, AppendEntries)]
