@@ -3,8 +3,9 @@
 Six clients do reads, writes and cas on four keys for a few seconds, each
 operation recorded Jepsen style (invoke, then ok, fail, or info when its
 short deadline ran out), while the test kills the leader with SIGKILL and
-starts it again. The history must pass the linearizability checker and
-hold at least one indeterminate operation (the kill left some in doubt).
+starts it again, once per installed consensus engine. The history must
+pass the linearizability checker; the kill must have struck operations in
+flight, and a new leader must have served after it.
 Then every node is killed and the cluster started again from its data
 directories; a final read of every key, appended to the history, must
 still be linearizable: no acknowledged write was lost.
@@ -125,9 +126,15 @@ async def test_a_history_with_the_leader_killed_is_linearizable_and_survives_a_r
                 nursery.start_soon(client, process, endpoints, recorder, RUN_S)
         verdict = check_linearizable(recorder.history)
         assert verdict.linearizable is True, verdict.explain()
-        infos = [op for op in recorder.history.operations if op.completion == "info"]
-        assert infos, "no operation was left in doubt by the kill; the test did not exercise a failover"
-        assert sum(op.completion == "ok" for op in recorder.history.operations) > 50
+        # The kill must have struck operations in flight, and a new leader must have served afterwards;
+        # whether any was left in doubt depends on how fast the election was, so that is not asked.
+        killed_at = next(note.time for note in recorder.history.notes if note.f == "kill")
+        ops = recorder.history.operations
+        assert any(op.invoke_time < killed_at < op.complete_time for op in ops), \
+            "no operation was in flight when the leader was killed; the test did not exercise a failover"
+        assert any(op.completion == "ok" and op.invoke_time > killed_at for op in ops), \
+            "nothing succeeded after the leader was killed"
+        assert sum(op.completion == "ok" for op in ops) > 50
     finally:
         cluster.stop()
 
