@@ -107,10 +107,10 @@ async def test_a_history_with_the_leader_killed_is_linearizable_and_survives_a_r
         tmp_path: Path, consensus: str) -> None:
     directory = tmp_path / "cluster"
     cluster = RunningCluster(directory, consensus=consensus)
-    recorder = Recorder()
     try:
         leader = (await trio.to_thread.run_sync(cluster.wait_for_leader))["id"]
         endpoints = cluster.endpoints()
+        recorder = Recorder()  # its clock starts now: a slow start must not eat the clients' time before the kill
 
         async def nemesis() -> None:
             await trio.sleep(KILL_AT_S)
@@ -131,9 +131,11 @@ async def test_a_history_with_the_leader_killed_is_linearizable_and_survives_a_r
         killed_at = next(note.time for note in recorder.history.notes if note.f == "kill")
         ops = recorder.history.operations
         assert any(op.invoke_time < killed_at < op.complete_time for op in ops), \
-            "no operation was in flight when the leader was killed; the test did not exercise a failover"
+            f"no operation was in flight when the leader was killed at t={killed_at:.3f}: {len(ops)} operations, " \
+            f"invoked from t={min((op.invoke_time for op in ops), default=0):.3f}; the test did not exercise a failover"
         assert any(op.completion == "ok" and op.invoke_time > killed_at for op in ops), \
-            "nothing succeeded after the leader was killed"
+            f"nothing succeeded after the leader was killed at t={killed_at:.3f}: " \
+            f"{sum(op.invoke_time > killed_at for op in ops)} operations asked after it, none answered ok"
         assert sum(op.completion == "ok" for op in ops) > 50
     finally:
         cluster.stop()
