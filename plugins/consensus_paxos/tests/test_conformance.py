@@ -19,7 +19,7 @@ from keel.contract import ConsensusPlugin
 from keel_consensus_paxos import create, proposer
 from keel_consensus_paxos.state import Candidacy, PaxosState
 
-SEEDS = range(8)  # seeds 1 and 6 catch a leader that skips recovery; a durability bug shows in several
+SEEDS = range(8)  # seeds 0 and 6 catch a leader that skips recovery; a durability bug shows in several
 
 
 class Forgetful:
