@@ -29,8 +29,9 @@ from keel.consensus.log_ops import (
     SnapshotMeta,
     TruncateFrom,
 )
-from keel.consensus.config_history import ConfigHistory
+from keel.consensus.config_history import ACTIONS, ConfigHistory
 from keel.consensus.entry_log import NO_SNAPSHOT, EntryLog
+from keel.consensus.option_rules import FRAME_HEADROOM, chunk_size, whole_number
 from keel.consensus.quorum import quorum, quorum_value
 from keel.consensus.driver import (
     Applied,
@@ -45,6 +46,8 @@ from keel.consensus.driver import (
 from keel.consensus.sim_node import KvMachine, engine_cluster
 
 __all__ = [
+    "ACTIONS",
+    "FRAME_HEADROOM",
     "NO_SNAPSHOT",
     "Append",
     "Applied",
@@ -77,8 +80,10 @@ __all__ = [
     "SnapshotToInstall",
     "StoredSnapshot",
     "TruncateFrom",
+    "chunk_size",
     "engine_cluster",
     "fold_durable",
     "quorum",
     "quorum_value",
+    "whole_number",
 ]

@@ -10,7 +10,9 @@ index (`SnapshotMeta.config`).
 
 An engine subclasses it and names its configuration record in
 `config_type`: a registered wire message with `voters` and `learners`
-tuples and a `bootstrap(voters)` class method for a first boot.
+tuples and `members` (both, sorted), a `bootstrap(voters)` class method for
+a first boot, and `changed(voters, learners)` for the configuration a
+one-node change makes of it.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from typing import Any, ClassVar
 import attrs
 
 from keel import wire
+from keel.consensus.engine import MembershipChange
 from keel.consensus.log_ops import Entry, EntryKind, SnapshotMeta
-from keel.errors import WireError
+from keel.errors import KeelError, WireError
 
-__all__ = ["ConfigHistory"]
+__all__ = ["ACTIONS", "ConfigHistory"]
+
+ACTIONS = ("add_learner", "promote", "remove")
 
 
 @attrs.define
@@ -109,3 +114,36 @@ class ConfigHistory:
             else self.config_at(meta.index)
         self.base_index = meta.index
         self.changes = [(at, config) for at, config in self.changes if meta.index < at <= last_index]
+
+    def proposed(self, change: MembershipChange, caught_up: bool) -> Any:
+        """The configuration that `change` would make of the one in force.
+
+        Args:
+            change: the one-node change asked for.
+            caught_up: for a promotion, whether the learner's log is close
+                enough to the leader's.
+
+        Raises:
+            KeelError: the action is unknown, or it does not apply to the
+                node as the configuration stands.
+        """
+        config, node = self.config, change.node
+        where = f"membership change {change.action} {node!r}"
+        if change.action == "add_learner":
+            if node in config.members:
+                raise KeelError(f"{where}: already a member (voters {list(config.voters)}, learners {list(config.learners)})")
+            return config.changed(config.voters, config.learners + (node,))
+        if change.action == "promote":
+            if node not in config.learners:
+                raise KeelError(f"{where}: not a learner (learners {list(config.learners)}); add it as one first")
+            if not caught_up:
+                raise KeelError(f"{where}: the learner's log is still behind the leader's; retry once it caught up")
+            return config.changed(config.voters + (node,), tuple(n for n in config.learners if n != node))
+        if change.action == "remove":
+            if node not in config.members:
+                raise KeelError(f"{where}: not a member (voters {list(config.voters)}, learners {list(config.learners)})")
+            if config.voters == (node,):
+                raise KeelError(f"{where}: the last voter cannot be removed")
+            return config.changed(tuple(n for n in config.voters if n != node),
+                                  tuple(n for n in config.learners if n != node))
+        raise KeelError(f"membership change: unknown action {change.action!r} (actions: {', '.join(ACTIONS)})")

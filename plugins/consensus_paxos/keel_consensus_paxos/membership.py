@@ -30,10 +30,7 @@ from keel.errors import KeelError
 from keel_consensus_paxos.ballot import SPAN
 from keel_consensus_paxos.messages import Configuration
 
-__all__ = ["ACTIONS", "Membership"]
-
-ACTIONS = ("add_learner", "promote", "remove")
-
+__all__ = ["Membership"]
 
 @attrs.define
 class Membership(ConfigHistory):
@@ -46,31 +43,13 @@ class Membership(ConfigHistory):
         return super().config
 
     def proposed(self, change: MembershipChange, caught_up: bool) -> Configuration:
-        """The configuration that `change` would make of the one in force.
+        """As `ConfigHistory.proposed`; a node added needs a member number left.
 
         Raises:
-            KeelError: the action is unknown, or it does not apply to the
-                node as the configuration stands.
+            KeelError: the change does not apply, or member numbers are used up.
         """
-        config, node = self.config, change.node
-        where = f"membership change {change.action} {node!r}"
-        if change.action == "add_learner":
-            if node in config.members:
-                raise KeelError(f"{where}: already a member (voters {list(config.voters)}, learners {list(config.learners)})")
-            if config.next_number >= SPAN:
-                raise KeelError(f"{where}: member numbers are used up ({SPAN - 1} nodes have been members)")
-            return config.changed(config.voters, config.learners + (node,))
-        if change.action == "promote":
-            if node not in config.learners:
-                raise KeelError(f"{where}: not a learner (learners {list(config.learners)}); add it as one first")
-            if not caught_up:
-                raise KeelError(f"{where}: the learner's log is still behind the leader's; retry once it caught up")
-            return config.changed(config.voters + (node,), tuple(n for n in config.learners if n != node))
-        if change.action == "remove":
-            if node not in config.members:
-                raise KeelError(f"{where}: not a member (voters {list(config.voters)}, learners {list(config.learners)})")
-            if config.voters == (node,):
-                raise KeelError(f"{where}: the last voter cannot be removed")
-            return config.changed(tuple(n for n in config.voters if n != node),
-                                  tuple(n for n in config.learners if n != node))
-        raise KeelError(f"membership change: unknown action {change.action!r} (actions: {', '.join(ACTIONS)})")
+        if change.action == "add_learner" and change.node not in self.config.members \
+                and self.config.next_number >= SPAN:
+            raise KeelError(f"membership change add_learner {change.node!r}: member numbers are used up "
+                            f"({SPAN - 1} nodes have been members)")
+        return super().proposed(change, caught_up)

@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 from attrs.validators import instance_of
 
-from keel.wire import MAX_FRAME
+from keel.consensus import FRAME_HEADROOM, chunk_size, whole_number
 
 __all__ = ["FRAME_HEADROOM", "PaxosOptions"]
-
-# bytes an InstallSnapshot needs beyond its chunk: tag, field names, ballot,
-# offsets and the snapshot's meta with its encoded membership.
-FRAME_HEADROOM = 64 * 2**10
-
-
-def _count(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if type(value) is not int or value < 0:
-        raise ValueError(f"{value!r} is not a whole number of at least 0")
-
-
-def _chunk(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if type(value) is not int or not 1 <= value <= MAX_FRAME - FRAME_HEADROOM:
-        raise ValueError(f"{value!r} is not a chunk size from 1 to {MAX_FRAME - FRAME_HEADROOM} bytes "
-                         f"(max_frame less {FRAME_HEADROOM} bytes of headroom)")
 
 
 @attrs.frozen(kw_only=True)
@@ -41,6 +24,6 @@ class PaxosOptions:
     # on it: it only refuses promises.
     sticky: bool = attrs.field(default=True, validator=instance_of(bool))
     # bytes of snapshot data per InstallSnapshot message.
-    snapshot_chunk: int = attrs.field(default=1 * 2**20, validator=_chunk)
+    snapshot_chunk: int = attrs.field(default=1 * 2**20, validator=chunk_size)
     # slots a learner may trail the leader's last slot and still be promoted.
-    promote_lag: int = attrs.field(default=64, validator=_count)
+    promote_lag: int = attrs.field(default=64, validator=whole_number)

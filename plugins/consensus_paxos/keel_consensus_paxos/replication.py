@@ -75,7 +75,7 @@ def tick(s: PaxosState) -> None:
             continue
         if peer.snapshot_index:
             peer.answered_at = s.now
-            snapshots.resend(s, node, peer)  # the chunk from what it holds
+            snapshots.send_chunk(s, node, peer)  # again, from what it holds
         elif peer.inflight:
             peer.inflight.clear()
             peer.next = peer.match + 1

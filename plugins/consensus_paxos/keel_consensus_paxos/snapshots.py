@@ -28,7 +28,7 @@ from keel_consensus_paxos import acceptor
 from keel_consensus_paxos.messages import InstallSnapshot, SnapshotReply
 from keel_consensus_paxos.state import Incoming, PaxosState, Peer, Role
 
-__all__ = ["on_install_snapshot", "on_snapshot_reply", "resend", "start", "taken"]
+__all__ = ["on_install_snapshot", "on_snapshot_reply", "send_chunk", "start", "taken"]
 
 
 def taken(s: PaxosState, meta: SnapshotMeta, data: bytes) -> None:
@@ -60,10 +60,11 @@ def start(s: PaxosState, node: str, peer: Peer) -> None:
     peer.snapshot_index, peer.offset = s.log.snapshot.index, 0
     peer.inflight.clear()
     peer.answered_at = s.now
-    _send_chunk(s, node, peer)
+    send_chunk(s, node, peer)
 
 
-def _send_chunk(s: PaxosState, node: str, peer: Peer) -> None:
+def send_chunk(s: PaxosState, node: str, peer: Peer) -> None:
+    """Send the chunk from the bytes `node` last said it holds (again, if no answer came in time)."""
     meta, data = s.log.snapshot, s.snapshot_data
     if data is None:
         return
@@ -88,12 +89,8 @@ def on_snapshot_reply(s: PaxosState, src: str, m: SnapshotReply) -> None:
     if m.index == peer.snapshot_index:
         # What it holds, even if less than before (it restarted): the next chunk starts there.
         peer.offset = m.offset
-        _send_chunk(s, src, peer)
+        send_chunk(s, src, peer)
 
-
-def resend(s: PaxosState, node: str, peer: Peer) -> None:
-    """No answer to the last chunk in time: send the chunk from the bytes it last said it holds."""
-    _send_chunk(s, node, peer)
 
 
 def on_install_snapshot(s: PaxosState, src: str, m: InstallSnapshot) -> None:

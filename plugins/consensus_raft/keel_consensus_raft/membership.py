@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from keel.consensus import ConfigHistory, Entry, EntryKind, MembershipChange
+from keel.consensus import ACTIONS, ConfigHistory, Entry, EntryKind, MembershipChange
 from keel.errors import KeelError, NotLeader
 
 from keel_consensus_raft import roles
@@ -35,9 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ACTIONS", "Membership", "after_commit", "change", "sync_progress"]
 
-ACTIONS = ("add_learner", "promote", "remove")
-
-
 @attrs.define
 class Membership(ConfigHistory):
     """The configuration as of the snapshot, plus every CONFIG entry after it (`keel.consensus.ConfigHistory`)."""
@@ -47,39 +44,6 @@ class Membership(ConfigHistory):
     @property
     def config(self) -> Configuration:
         return super().config
-
-    def proposed(self, change: MembershipChange, caught_up: bool) -> Configuration:
-        """The configuration that `change` would make of the one in force.
-
-        Args:
-            change: the one-server change asked for.
-            caught_up: for a promotion, whether the learner's log is close
-                enough to the leader's.
-
-        Raises:
-            KeelError: the action is unknown, or it does not apply to the
-                node as the configuration stands.
-        """
-        config, node = self.config, change.node
-        where = f"membership change {change.action} {node!r}"
-        if change.action == "add_learner":
-            if node in config.members:
-                raise KeelError(f"{where}: already a member (voters {list(config.voters)}, learners {list(config.learners)})")
-            return Configuration(voters=config.voters, learners=config.learners + (node,))
-        if change.action == "promote":
-            if node not in config.learners:
-                raise KeelError(f"{where}: not a learner (learners {list(config.learners)}); add it as one first")
-            if not caught_up:
-                raise KeelError(f"{where}: the learner's log is still behind the leader's; retry once it caught up")
-            return Configuration(voters=config.voters + (node,), learners=tuple(n for n in config.learners if n != node))
-        if change.action == "remove":
-            if node not in config.members:
-                raise KeelError(f"{where}: not a member (voters {list(config.voters)}, learners {list(config.learners)})")
-            if config.voters == (node,):
-                raise KeelError(f"{where}: the last voter cannot be removed")
-            return Configuration(voters=tuple(n for n in config.voters if n != node),
-                                 learners=tuple(n for n in config.learners if n != node))
-        raise KeelError(f"membership change: unknown action {change.action!r} (actions: {', '.join(ACTIONS)})")
 
 
 # --- the leader's side of a change ---------------------------------------------

@@ -161,6 +161,10 @@ class Configuration:
         """The first configuration: `voters`, no learners."""
         return cls(voters=voters)
 
+    def changed(self, voters: tuple[str, ...], learners: tuple[str, ...]) -> Configuration:
+        """The configuration with these members."""
+        return Configuration(voters=voters, learners=learners)
+
     def encode(self) -> bytes:
         return wire.encode(self)
 
