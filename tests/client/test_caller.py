@@ -15,9 +15,9 @@ from keel.client.options import ClientOptions
 from keel.client.pool import Pool
 from keel.client.routing import Routing
 from keel.client.session import Session
-from keel.core.api import Call, CoreStatus, CoreStatusReply, Put, PutReply
-from keel.errors import NotLeader, SessionExpired, Unavailable
-from keel.transport import ClientSettings
+from keel.core.api import Batch, BatchReply, Call, CoreStatus, CoreStatusReply, Put, PutReply
+from keel.errors import KeelError, NotLeader, SessionExpired, Unavailable
+from keel.transport import ClientSettings, error_reply
 
 
 class FakeCore:
@@ -31,6 +31,8 @@ class FakeCore:
         self.applied: dict[tuple[str, int], PutReply] = {}
         self.lose_reply_and_move_to: str | None = None  # the leader applies, the reply is lost, leadership moves
         self.forget_sessions = False  # the leader answers the next request with SessionExpired
+        self.forget_sessions_after_loss = False  # ... once a reply was lost
+        self.hold: trio.Event | None = None  # the leader holds seq 1 until it is set
 
     async def connect(self, address: Address, settings: ClientSettings) -> FakeConn:
         await trio.sleep(0.001)
@@ -46,6 +48,14 @@ class FakeConn:
 
     async def request(self, message: Any, *, timeout: float) -> Any:
         await trio.sleep(0.001)
+        if isinstance(message, Batch):
+            replies = []
+            for call in message.calls:  # one after the other: enough for these tests
+                try:
+                    replies.append(await self.request(call, timeout=timeout))
+                except KeelError as exc:
+                    replies.append(error_reply(exc))
+            return BatchReply(tuple(replies))
         core = self.core
         if self.node in core.down:
             raise Unavailable(f"{self.node}: connection failed")
@@ -55,12 +65,15 @@ class FakeConn:
         core.seen.append((self.node, message))
         if self.node != core.leader:
             raise NotLeader(core.leader)
+        if core.hold is not None and message.seq == 1:
+            await core.hold.wait()
         if core.forget_sessions:
             core.forget_sessions = False
             raise SessionExpired(f"session {message.client}: expired (idle or evicted)")
         reply = core.applied.setdefault((message.client, message.seq), PutReply(len(core.applied) + 1))
         if core.lose_reply_and_move_to is not None:
             core.leader, core.lose_reply_and_move_to = core.lose_reply_and_move_to, None
+            core.forget_sessions, core.forget_sessions_after_loss = core.forget_sessions_after_loss, False
             raise Unavailable(f"{self.node}: connection closed by the node")
         return reply
 
@@ -120,15 +133,75 @@ async def test_reads_carry_seq_zero_and_the_acked_watermark(autojump_clock: Any)
     assert (last.seq, last.acked) == (0, 1)
 
 
-async def test_an_expired_session_fails_its_request_and_the_next_starts_a_new_one(autojump_clock: Any) -> None:
+async def test_a_request_refused_as_of_a_forgotten_session_on_its_first_attempt_goes_again_under_a_new_one(
+        autojump_clock: Any) -> None:
+    """Nothing of it was applied (the core refused its only attempt), so it is safe to send it again."""
     core = FakeCore()
     caller = _caller(core)
     await caller.mutate(Put(b"k", b"1"))
     old = caller.session.client
     core.forget_sessions = True
+    assert await caller.mutate(Put(b"k", b"2")) == PutReply(2)
+    last = core.seen[-1][1]
+    assert last.client != old and (last.seq, last.acked) == (1, 0)
+    assert (old, 2) not in core.applied and (last.client, 1) in core.applied
+
+
+async def test_a_request_refused_as_of_a_forgotten_session_after_an_attempt_that_may_have_landed_raises(
+        autojump_clock: Any) -> None:
+    core = FakeCore()
+    caller = _caller(core)
+    await caller.mutate(Put(b"k", b"1"))
+    old = caller.session.client
+    core.lose_reply_and_move_to = "c3"  # applied at c2, its reply lost: the retry at c3 finds the session gone
+    core.forget_sessions_after_loss = True
     with pytest.raises(SessionExpired):
         await caller.mutate(Put(b"k", b"2"))  # may or may not have been applied: the caller must decide
     await caller.mutate(Put(b"k", b"3"))
     last = core.seen[-1][1]
     assert last.client != old
     assert (last.seq, last.acked) == (1, 0)
+
+
+async def test_a_request_beyond_the_window_waits_for_an_older_one_to_settle(autojump_clock: Any) -> None:
+    """Issue 16: the core keeps the answers of a window of requests; the client never issues beyond it."""
+    core = FakeCore()
+    core.hold = trio.Event()  # the leader holds the first request until the test lets it go
+    caller = _caller(core)
+    caller.session = Session(window=3)
+    done: list[int] = []
+
+    async def put(i: int) -> None:
+        await caller.mutate(Put(b"k", str(i).encode()))
+        done.append(i)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(put, 1)
+        await trio.sleep(1.0)  # seq 1 is held at the leader
+        for i in (2, 3, 4, 5):
+            nursery.start_soon(put, i)
+            await trio.sleep(0.01)
+        await trio.sleep(0.5)
+        assert sorted(done) == [2, 3]  # 4 and 5 wait: seq 4 would be 4 above acked 0, beyond the window of 3
+        assert max(call.seq for _, call in core.seen) == 3
+        core.hold.set()
+    assert sorted(done) == [1, 2, 3, 4, 5]
+    assert all(call.seq - call.acked <= 3 for _, call in core.seen)
+
+
+async def test_a_call_waiting_for_room_in_the_window_ends_at_its_deadline(autojump_clock: Any) -> None:
+    core = FakeCore()
+    core.hold = trio.Event()
+    caller = _caller(core, deadline=3.0)
+    caller.session = Session(window=1)
+
+    async def held() -> None:
+        assert await caller.mutate(Put(b"k", b"held"), deadline=10.0) == PutReply(1)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(held)  # its deadline is the longer
+        await trio.sleep(0.5)
+        with pytest.raises(Unavailable, match=r"Put: no room within 3 s: 1 earlier requests of this client are "
+                                              r"unsettled, and the session's window is 1"):
+            await caller.mutate(Put(b"k", b"waits"))
+        core.hold.set()

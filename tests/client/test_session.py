@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from keel.client.session import Session
 
 
@@ -54,3 +56,46 @@ def test_every_client_gets_its_own_random_id() -> None:
     ids = {Session().client for _ in range(100)}
     assert len(ids) == 100
     assert Session("fixed").client == "fixed"
+
+
+def test_no_seq_is_issued_beyond_the_window_above_the_acked_it_would_carry() -> None:
+    session = Session(window=3)
+    client, one = session.begin()
+    session.settle(client, one, answered=True)
+    _, held = session.begin()  # seq 2: its answer is lost, its retry waits out a failover
+    for _ in range(2):
+        session.settle(client, session.begin()[1], answered=True)  # seqs 3 and 4 pass it
+    assert (session.acked, session.room()) == (1, False)  # seq 5 would be 4 above acked 1
+    session.settle(client, held, answered=True)
+    assert (session.acked, session.room()) == (4, True)
+
+
+def test_before_any_answer_only_a_window_of_seqs_is_issued() -> None:
+    session = Session(window=2)
+    session.begin(), session.begin()
+    assert not session.room()
+
+
+def test_a_session_whose_window_of_requests_all_went_unanswered_starts_over() -> None:
+    """The core was down: nothing of the old id was ever recorded, so a new id costs nothing and waits for nothing."""
+    session = Session(window=2)
+    old = session.client
+    for _ in range(2):
+        client, seq = session.begin()
+        session.settle(client, seq, answered=False)
+    assert session.room()
+    assert session.client != old and session.begin()[1] == 1
+
+
+def test_every_issued_seq_is_within_the_window_whatever_the_order_of_settling() -> None:
+    rng = random.Random(7)
+    session = Session(window=8)
+    open_: list[tuple[str, int]] = []
+    for _ in range(2000):
+        if session.room() and rng.random() < 0.6:
+            client, seq = session.begin()
+            assert seq - session.acked_for(client) <= 8
+            open_.append((client, seq))
+        elif open_:
+            client, seq = open_.pop(rng.randrange(len(open_)))
+            session.settle(client, seq, answered=True)

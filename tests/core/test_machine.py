@@ -476,7 +476,7 @@ def test_a_retry_at_or_below_acked_is_refused_and_not_applied():
     feed.send(Put(b"a", b"1"), seq=1)
     feed.send(Put(b"b", b"1"), seq=2, acked=1)
     reply = feed.send(Put(b"a", b"1"), seq=1, acked=1)
-    error(reply, "session_expired", r"session alice: request 1 was answered and acknowledged")
+    error(reply, "session_expired", r"session alice: request 1 is a late copy of one the client acknowledged")
     assert feed.machine.store.revision == 2
 
 

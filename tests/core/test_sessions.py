@@ -3,8 +3,8 @@
 A retried (client, seq) finds its first answer until the client
 acknowledges it; sessions expire by log time (the leader's clock stamped
 on commands), never by a node's own clock, and beyond the bounds the least
-recently used session and the oldest answers go. Whatever was forgotten is
-refused, never applied again as if new.
+recently used session goes; a request more than the window above its acked
+is refused. Whatever was forgotten is refused, never applied again as if new.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keel.core.sessions import SessionTable
-from keel.errors import SessionExpired
+from keel.errors import KeelError, SessionExpired
 
 RUNS = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
@@ -57,7 +57,7 @@ def test_a_retry_of_an_acknowledged_request_is_refused():
     table = SessionTable()
     answered(table, "c", 1, "one")
     answered(table, "c", 2, "two", acked=1)
-    with pytest.raises(SessionExpired, match=r"session c: request 1 was answered and acknowledged before"):
+    with pytest.raises(SessionExpired, match=r"session c: request 1 is a late copy of one the client acknowledged \(it settled every request up to 1\); not applied"):
         table.lookup("c", 1, 1, 0.0)
 
 
@@ -74,13 +74,13 @@ def test_a_reordered_request_with_a_lower_acked_brings_nothing_back():
     answered(table, "c", 2, "two")
     answered(table, "c", 3, "three", acked=2)
     assert table.lookup("c", 4, 1, 0.0) == (False, None)
-    with pytest.raises(SessionExpired, match="request 2 was answered"):
+    with pytest.raises(SessionExpired, match="request 2 is a late copy"):
         table.lookup("c", 2, 1, 0.0)
 
 
 def test_an_unknown_client_that_acked_something_is_refused():
     """With acked > 0 the client had a session the table forgot: its requests may have been applied."""
-    with pytest.raises(SessionExpired, match=r"session ghost: expired \(idle or evicted\)"):
+    with pytest.raises(SessionExpired, match=r"session ghost: unknown to the core \(expired or evicted long ago\); its requests that got no answer may or may not have been applied"):
         SessionTable().lookup("ghost", 5, 4, 0.0)
 
 
@@ -158,7 +158,7 @@ def test_beyond_max_sessions_the_least_recently_used_goes():
     answered(table, "c", 1, "c1")
     assert [client for client, *_ in table.dump()[1]] == ["a", "c"]
     assert table.lookup("a", 1, 0, 0.0) == (True, "a1")
-    with pytest.raises(SessionExpired, match="session b: expired"):
+    with pytest.raises(SessionExpired, match="session b: evicted"):
         table.lookup("b", 2, 1, 0.0)
 
 
@@ -171,14 +171,59 @@ def test_a_retry_refreshes_the_session():
     assert [client for client, *_ in table.dump()[1]] == ["a", "c"]
 
 
-def test_beyond_max_pending_the_oldest_answers_go_and_count_as_acknowledged():
-    table = SessionTable(max_pending=2)
-    for seq in (1, 2, 3):
-        answered(table, "c", seq, seq)
-    with pytest.raises(SessionExpired, match="request 1 was answered and acknowledged"):
-        table.lookup("c", 1, 0, 0.0)
-    assert table.lookup("c", 2, 0, 0.0) == (True, 2)
-    assert table.lookup("c", 3, 0, 0.0) == (True, 3)
+def test_a_request_held_back_while_a_window_of_later_ones_is_answered_still_finds_its_answer():
+    """Issue 16: one request's answer is lost and its retry waits out a failover, while the client's
+    other requests, up to the window, are answered meanwhile; the retry must find its first answer."""
+    table = SessionTable(window=4)
+    answered(table, "c", 1, "one")  # its answer is lost on the way: the client still holds seq 1 open
+    for seq in (2, 3, 4):
+        answered(table, "c", seq, seq)  # acked stays 0: seq 1 is unsettled
+    assert table.lookup("c", 1, 0, 0.0) == (True, "one")
+    assert len(table.dump()[1][0][3]) == 4
+
+
+def test_a_request_beyond_the_window_above_its_acked_is_refused_and_not_applied():
+    table = SessionTable(window=4)
+    answered(table, "c", 1, "one")
+    with pytest.raises(KeelError, match=r"session c: request 5 is 5 above the acknowledged 0, beyond the window of 4"):
+        table.lookup("c", 5, 0, 0.0)
+    with pytest.raises(KeelError, match=r"request 6 is 5 above the acknowledged 1"):
+        table.lookup("c", 6, 1, 0.0)
+    assert table.lookup("c", 5, 1, 0.0) == (False, None)  # once the client acknowledged 1, 5 is within
+
+
+def test_a_first_request_of_a_new_client_beyond_the_window_is_refused():
+    with pytest.raises(KeelError, match="beyond the window of 4"):
+        SessionTable(window=4).lookup("new", 5, 0, 0.0)
+
+
+def test_a_forgotten_session_says_it_idled_out():
+    table = SessionTable(idle_expiry=10.0)
+    answered(table, "c", 1, "one", at=1.0)
+    answered(table, "d", 1, "one", at=20.0)
+    with pytest.raises(SessionExpired, match=r"session c: expired after more than 10 s without a request; its "
+                                             r"requests that got no answer may or may not have been applied"):
+        table.lookup("c", 2, 1, 20.0)
+
+
+def test_a_forgotten_session_says_it_was_evicted():
+    table = SessionTable(max_sessions=1)
+    answered(table, "c", 1, "one")
+    answered(table, "d", 1, "one")
+    with pytest.raises(SessionExpired, match=r"session c: evicted, as the least recently used beyond the 1 sessions"):
+        table.lookup("c", 2, 1, 0.0)
+
+
+def test_a_session_the_table_never_knew_is_called_unknown():
+    with pytest.raises(SessionExpired, match=r"session z: unknown to the core"):
+        SessionTable().lookup("z", 2, 1, 0.0)
+
+
+def test_what_the_table_remembers_of_forgotten_sessions_is_bounded():
+    table = SessionTable(max_sessions=2)
+    for client in "abcdef":
+        answered(table, client, 1, "one")
+    assert [client for client, _ in table.dump()[2]] == ["c", "d"]
 
 
 # --- snapshots and determinism -------------------------------------------------------------
@@ -198,7 +243,7 @@ def test_a_loaded_dump_keeps_answers_acks_and_the_order_of_use():
     assert loaded.dump() == table.dump()
     assert [client for client, *_ in loaded.dump()[1]] == ["a", "c"]
     assert loaded.lookup("a", 1, 0, 13.0) == (True, "a1")
-    with pytest.raises(SessionExpired, match="session b: expired"):
+    with pytest.raises(SessionExpired, match="session b: evicted"):
         loaded.lookup("b", 3, 2, 4.0)  # b was evicted from both alike
 
 
@@ -218,7 +263,7 @@ def test_while_its_session_lives_a_request_is_applied_once_and_answered_with_its
     Once a session is forgotten (idle or evicted) the table can promise
     nothing about its old requests, so the reference forgets them too.
     """
-    table = SessionTable(max_sessions=2, max_pending=3, idle_expiry=10.0)
+    table = SessionTable(max_sessions=2, window=3, idle_expiry=10.0)
     first: dict[tuple[str, int], int] = {}  # (client, seq) -> first answer, while its session lives
 
     def sweep() -> None:
@@ -232,6 +277,10 @@ def test_while_its_session_lives_a_request_is_applied_once_and_answered_with_its
         try:
             seen, answer = table.lookup(client, seq, min(acked, seq - 1), at)
         except SessionExpired:
+            sweep()
+            continue
+        except KeelError:  # beyond the window: refused, and so not applied
+            assert (client, seq) not in first
             sweep()
             continue
         sweep()

@@ -15,6 +15,13 @@ campaign). What ends an attempt decides the next:
 A mutating request keeps its session id and seq over all its attempts, so
 the core's session table applies it once however many nodes saw it; once
 the call ends, answered or not, the seq is settled and never sent again.
+A new seq is issued only within the session's window (`Session.room`):
+when older requests hold the window, the call waits for one to settle,
+and that wait counts against its deadline. `NotLeader` means the node took
+nothing; any other failed attempt may still be applied. So when the core
+refuses a request with `SessionExpired` and no earlier attempt of it could
+have landed, nothing of it was applied, and it is sent again under a new
+session; otherwise the call raises `SessionExpired`.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import trio
 
 from keel.address import Address
@@ -51,6 +59,7 @@ class Caller:
         self.pool = pool
         self.options = options
         self._rng = rng
+        self._settled = trio.Event()  # set (and replaced) whenever a mutating request settles
 
     async def mutate(self, op: Any, *, wait: float = 0.0, deadline: float | None = None) -> Any:
         """Send a mutating request (`api.MUTATIONS`) to the leader and return its reply.
@@ -61,27 +70,48 @@ class Caller:
             deadline: seconds for the whole call, instead of the options' deadline.
 
         Raises:
-            Unavailable: no answer within the deadline.
-            SessionExpired: the core forgot this client's session, so whether
-                an earlier attempt of this request was applied is unknown; the
-                next request starts a new session.
+            Unavailable: no answer within the deadline (including the time
+                spent waiting for room in the session's window).
+            SessionExpired: the core forgot this client's session after an
+                attempt of this request that may have been applied; the next
+                request starts a new session. (Refused on its first attempt,
+                nothing of it was applied: it is sent again under a new session.)
             KeelError: the core's answer was an error (`LeaseExpired`…).
         """
-        client, seq = self.session.begin()
-        answered = False
-        try:
-            reply = await self._call(lambda: Call(client, seq, self.session.acked_for(client), op), op,
-                                     leader=True, wait=wait, deadline=deadline)
-            answered = True
-            return reply
-        except SessionExpired:
-            self.session.expired(client)  # this request's fate is unknown; the next ones start a new session
-            raise
-        except KeelError as exc:
-            answered = not isinstance(exc, Unavailable)  # our own give-up, or the core's refusal
-            raise
-        finally:
-            self.session.settle(client, seq, answered=answered)
+        budget = (self.options.deadline if deadline is None else deadline) + wait
+        give_up = trio.current_time() + budget
+        while True:
+            await self._room(op, give_up, budget)
+            client, seq = self.session.begin()
+            tries = _Tries()
+            answered = False
+            try:
+                reply = await self._call(lambda: Call(client, seq, self.session.acked_for(client), op), op,
+                                         leader=True, wait=wait, give_up=give_up, budget=budget, tries=tries)
+                answered = True
+                return reply
+            except SessionExpired:
+                self.session.expired(client)
+                if tries.sent > 1:
+                    raise  # an earlier attempt may have been applied: only the caller can tell what to do
+                log.debug("%s: session %s is gone; sending it again under a new session", type(op).__name__, client)
+            except KeelError as exc:
+                answered = not isinstance(exc, Unavailable)  # our own give-up, or the core's refusal
+                raise
+            finally:
+                self.session.settle(client, seq, answered=answered)
+                self._settled.set()
+                self._settled = trio.Event()
+
+    async def _room(self, op: Any, give_up: float, budget: float) -> None:
+        """Wait until the session's window lets a new request be issued, up to `give_up`."""
+        while not self.session.room():
+            with trio.move_on_after(max(0.0, give_up - trio.current_time())):
+                await self._settled.wait()
+                continue
+            raise Unavailable(f"{type(op).__name__}: no room within {budget:g} s: {self.session.unsettled} earlier "
+                              f"requests of this client are unsettled, and the session's window is "
+                              f"{self.session.window}")
 
     async def read(self, op: Any, *, leader: bool = True, wait: float = 0.0, deadline: float | None = None) -> Any:
         """Send a request that changes nothing (seq 0): a read, a watch poll, a keep-alive.
@@ -95,8 +125,9 @@ class Caller:
         Raises:
             Unavailable, KeelError: as for `mutate`.
         """
-        return await self._call(lambda: Call(self.session.client, 0, self.session.acked, op), op,
-                                leader=leader, wait=wait, deadline=deadline)
+        budget = (self.options.deadline if deadline is None else deadline) + wait
+        return await self._call(lambda: Call(self.session.client, 0, self.session.acked, op), op, leader=leader,
+                                wait=wait, give_up=trio.current_time() + budget, budget=budget, tries=_Tries())
 
     async def status(self, address: Address, *, timeout: float) -> CoreStatusReply:
         """What the core node at `address` says about itself.
@@ -111,19 +142,19 @@ class Caller:
         self.routing.learn(reply.node_id, address)
         return reply
 
-    async def _call(self, request: Callable[[], Any], op: Any, *, leader: bool, wait: float,
-                    deadline: float | None) -> Any:
-        budget = (self.options.deadline if deadline is None else deadline) + wait
-        give_up = trio.current_time() + budget
+    async def _call(self, request: Callable[[], Any], op: Any, *, leader: bool, wait: float, give_up: float,
+                    budget: float, tries: _Tries) -> Any:
         backoff = Backoff(self._rng)
         redirects = 0
         last: KeelError | None = None
         while (remaining := give_up - trio.current_time()) > 0:
             address = self.routing.target()
+            tries.sent += 1
             try:
                 reply = await self._attempt(address, request(),
                                             timeout=min(self.options.request_timeout + wait, remaining))
             except NotLeader as exc:
+                tries.sent -= 1  # a node that does not lead took nothing: this attempt cannot land
                 last = exc
                 if exc.leader_hint is not None and not self.routing.knows(exc.leader_hint):
                     await self._discover(min(self.options.request_timeout, remaining))
@@ -172,3 +203,10 @@ class Caller:
         async with trio.open_nursery() as nursery:
             for address in self.routing.unnamed():
                 nursery.start_soon(ask, address)
+
+
+@attrs.define
+class _Tries:
+    """How many attempts of one call may have been taken by a node (all but those refused with NotLeader)."""
+
+    sent: int = 0

@@ -1,4 +1,4 @@
-"""A client's session: its id, the numbers of its mutating requests, and the `acked` watermark.
+"""A client's session: its id, the numbers of its mutating requests, the `acked` watermark and the window.
 
 The core's session table (`keel.core.sessions`) answers a retried
 (client, seq) with its first answer, so a request retried after a timeout
@@ -10,19 +10,31 @@ or a leader change is applied once. This object keeps the client's half:
   answered, or given up by a call that ran out of time (the client never
   sends it again, and a late copy still in some log is then refused by the
   table instead of applied);
+- **the window**: a new seq is issued only while it is at most `window`
+  above the acked it would carry (`room()`); otherwise the call waits until
+  an older request settles. One request held back (its answer lost, its
+  retry waiting out a failover) thus holds back the client's newest ones
+  after `window` others, and never loses its answer in the core, which
+  keeps exactly the answers within the window. Unsettled requests, not
+  requests in flight, fill the window: with fewer than `window` calls
+  running at once it never waits;
 - `acked` stays 0 until some request was answered: the table takes
   `acked > 0` from a client it has no session for as an expired session,
-  and a session starts with the first answer it records;
+  and a session starts with the first answer it records; a client whose
+  first `window` requests all went unanswered (the core was down) starts a
+  new session rather than wait forever;
 - when the core says the session expired (`SessionExpired`), the next
   request starts a new one under a new id; requests still in flight under
   the old id keep it, and its acked, to the end.
 
-Plain data, no I/O: the blocking `Client` keeps one across many `trio.run`s.
+Plain data, no I/O: the caller waits for room (`keel.client.caller`).
 """
 
 from __future__ import annotations
 
 import secrets
+
+from keel.core.api import SESSION_WINDOW
 
 __all__ = ["CLIENT_ID_BYTES", "Session"]
 
@@ -31,17 +43,29 @@ RETIRED_KEPT = 16  # expired session ids whose acked is remembered for their req
 
 
 class Session:
-    """Sequence numbers and the acked watermark of one client id at a time."""
+    """Sequence numbers, the acked watermark and the window of one client id at a time."""
 
-    def __init__(self, client_id: str | None = None) -> None:
+    def __init__(self, client_id: str | None = None, *, window: int = SESSION_WINDOW) -> None:
+        if window < 1:
+            raise ValueError(f"session window {window} must be at least 1")
         self.client = client_id if client_id is not None else secrets.token_hex(CLIENT_ID_BYTES)
+        self.window = window
         self._next = 1
         self._open: set[int] = set()  # issued, neither answered nor given up
         self._answered_any = False
         self._retired: dict[str, int] = {}  # expired id -> the acked its last requests carried
 
+    def room(self) -> bool:
+        """Whether a new request may be issued now: its seq would be within the window above its acked."""
+        if not self._answered_any and not self._open and self._next > self.window:
+            self._renew()  # none of its requests was ever answered: nothing of it is worth keeping
+        return self._next - self.acked <= self.window
+
     def begin(self) -> tuple[str, int]:
-        """The session id and seq for a new mutating request."""
+        """The session id and seq for a new mutating request; only when `room()`."""
+        if not self.room():
+            raise ValueError(f"session {self.client}: seq {self._next} would be beyond the window of {self.window} "
+                             f"above acked {self.acked}; wait for room()")
         seq = self._next
         self._next += 1
         self._open.add(seq)
@@ -53,6 +77,11 @@ class Session:
             return  # an expired session: nothing of it counts any more
         self._open.discard(seq)
         self._answered_any = self._answered_any or answered
+
+    @property
+    def unsettled(self) -> int:
+        """Requests of the current session neither answered nor given up."""
+        return len(self._open)
 
     @property
     def acked(self) -> int:
@@ -72,6 +101,9 @@ class Session:
         self._retired[client] = self.acked
         while len(self._retired) > RETIRED_KEPT:
             del self._retired[next(iter(self._retired))]
+        self._renew()
+
+    def _renew(self) -> None:
         self.client = secrets.token_hex(CLIENT_ID_BYTES)
         self._next = 1
         self._open = set()

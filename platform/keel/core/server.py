@@ -12,8 +12,9 @@ answered yet is remembered with what would answer it.
   index is applied: with the machine's answer if the entry there is ours,
   else `Unavailable` (a leader change replaced it; the client retries with
   the same seq, which the session table makes safe). A leader that steps
-  down answers its pending proposals with `NotLeader` at once, for the same
-  reason: they may commit or vanish, and a retry is safe either way.
+  down answers its pending proposals with `Unavailable` at once, for the
+  same reason: they may commit or vanish, and a retry is safe either way.
+  (`NotLeader` always means the request was not taken.)
 - A linearizable read (`Range`, `Leader`) and a lease keep-alive wait for a
   read barrier; a serializable `Range` is answered from the local machine.
   A keep-alive needs the barrier too: a deposed leader must not restart a
@@ -192,6 +193,10 @@ class CoreServer:
                 raise KeelError(f"{type(op).__name__} changes the keyspace: it needs a client id and a seq above 0")
             if isinstance(op, (Lock, Campaign)) and not 0 <= op.wait <= MAX_WAIT_S:
                 raise KeelError(f"wait {op.wait:g} s is outside 0…{MAX_WAIT_S:g} s")
+            if not self.leading and self.node.engine.status().role == "leader":
+                # Elected by a message this poll has not yet reported: take office now, or
+                # this command would be stamped with the node's own clock instead of log time.
+                self._take_office()
             data = wire.encode(Command.of(call, self.log_time()))
             if len(data) > self.max_command:
                 raise KeelError(f"{type(op).__name__.lower()}: request of {len(data)} bytes exceeds the limit of "
@@ -251,17 +256,22 @@ class CoreServer:
             if asked is not None:
                 self._replies.append((asked[0], error_reply(NotLeader(self.node.engine.status().leader))))
         elif isinstance(event, RoleChanged):
-            leading = event.role == "leader"
-            if leading and not self.leading:
-                self.clock.restart(self.machine.leases, self.now)
-                self._log_base = (self.machine.sessions.log_time, self.now)
-            elif not leading:
+            if event.role == "leader":
+                if not self.leading:
+                    self._take_office()
+            else:
                 self.clock.stop()
                 self._redirect_proposals()
-            self.leading = leading
+                self.leading = False
         elif isinstance(event, Installed):
             if self.leading:
                 self.clock.restart(self.machine.leases, self.now)
+
+    def _take_office(self) -> None:
+        """This node leads now: restart every lease's clock and go on with the log's time."""
+        self.clock.restart(self.machine.leases, self.now)
+        self._log_base = (self.machine.sessions.log_time, self.now)
+        self.leading = True
 
     def _applied(self, event: Applied) -> None:
         result = event.result
@@ -297,10 +307,14 @@ class CoreServer:
         # Our proposals may still commit, or be cut away with the rest of our
         # log beyond the new leader's, and then no index would ever answer
         # them. Send their clients on now: a retry carries the same session
-        # seq, so it is applied once whichever way it went.
+        # seq, so it is applied once whichever way it went. Unavailable, not
+        # NotLeader: NotLeader tells a client its request was not taken, and
+        # these may still be applied.
         hint = self.node.engine.status().leader
         for ref, _ in self._proposed.values():
-            self._replies.append((ref, error_reply(NotLeader(hint))))
+            self._replies.append((ref, error_reply(Unavailable(
+                f"this node stopped leading before the request committed; it may still commit (leader hint: "
+                f"{hint or 'unknown'}); retry, the session makes it safe"))))
         self._proposed.clear()
 
     def _track_leases(self, event: Applied, result: Any) -> None:

@@ -13,7 +13,8 @@ Session answers, being messages, travel wire-encoded.
      keys:     [[key, value, create, mod, version, lease], ...],
      history:  [[kind, key, value, create, mod, version, lease], ...],   kind 0 put, 1 delete
      next_lease, leases: [[id, ttl, granted, [key, ...]], ...],
-     log_time, sessions: [[client, acked, last_used, [[seq, answer], ...]], ...]]
+     log_time, sessions: [[client, acked, last_used, [[seq, answer], ...]], ...],
+     forgotten: [[client, why], ...]]                                     why 0 idle, 1 evicted
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import cbor2
 from keel import wire
 from keel.core.api import Event, KeyValue
 from keel.core.leases import LeaseTable
-from keel.core.sessions import SessionTable
+from keel.core.sessions import EVICTED, IDLE, SessionTable
 from keel.core.store import KeyStore
 from keel.errors import WireError
 
@@ -36,8 +37,11 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMAT", "Capture", "capture", "decode_snapshot", "encode_snapshot"]
 
-FORMAT = 2  # bump when the layout changes (2: leases carry the index of their grant)
+FORMAT = 3  # bump when the layout changes (2: leases carry the index of their grant; 3: forgotten sessions)
 _KINDS = ("put", "delete")
+_LENGTHS = {2: 11, FORMAT: 12}  # the formats this code reads, and how many fields each has
+
+
 @attrs.frozen(kw_only=True)
 class Capture:
     """The machine's state as immutable pieces (fresh lists of frozen records), safe to encode in another thread."""
@@ -52,22 +56,24 @@ class Capture:
     leases: list[tuple[int, float, int, list[bytes]]]  # (id, ttl, granted, keys)
     log_time: float
     sessions: list[tuple[str, int, float, list[tuple[int, Any]]]]  # (client, acked, last used, answers)
+    forgotten: list[tuple[str, int]]  # (client, why), the sessions forgotten last
 
 
 def capture(machine: CoreMachine) -> Capture:
     """The machine's state now, cheaply (no encoding); `encode_snapshot` may run later, in any thread."""
     revision, compacted, keys, history = machine.store.dump()
     next_lease, leases = machine.leases.dump()
-    log_time, sessions = machine.sessions.dump()
+    log_time, sessions, forgotten = machine.sessions.dump()
     return Capture(index=machine.index, digest=machine.digest, revision=revision, compacted=compacted, keys=keys,
-                   history=history, next_lease=next_lease, leases=leases, log_time=log_time, sessions=sessions)
+                   history=history, next_lease=next_lease, leases=leases, log_time=log_time, sessions=sessions,
+                   forgotten=forgotten)
 
 
 def encode_snapshot(state: Capture) -> bytes:
     """Canonical CBOR of a `capture`."""
     index, digest, revision, compacted = state.index, state.digest, state.revision, state.compacted
     keys, history, next_lease, leases = state.keys, state.history, state.next_lease, state.leases
-    log_time, sessions = state.log_time, state.sessions
+    log_time, sessions, forgotten = state.log_time, state.sessions, state.forgotten
     return cbor2.dumps([
         FORMAT, index, digest, revision, compacted,
         [[kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease] for kv in keys],
@@ -78,6 +84,7 @@ def encode_snapshot(state: Capture) -> bytes:
         float(log_time),
         [[client, acked, float(used), [[seq, wire.encode(answer)] for seq, answer in answers]]
          for client, acked, used, answers in sessions],
+        [[client, why] for client, why in forgotten],
     ], canonical=True)
 
 
@@ -91,23 +98,26 @@ def decode_snapshot(machine: CoreMachine, blob: bytes) -> None:
         doc = cbor2.loads(blob)
     except Exception as exc:  # cbor2 raises several types for bad bytes
         raise WireError(f"core snapshot: not CBOR: {exc}") from None
-    top = _array(doc, "top level", 11)
-    if top[0] != FORMAT:
-        raise WireError(f"core snapshot: format {top[0]!r}, this keel reads format {FORMAT}")
+    top = _array(doc, "top level")
+    if not top or type(top[0]) is not int or top[0] not in _LENGTHS:
+        raise WireError(f"core snapshot: format {top[0] if top else None!r}, this keel reads formats "
+                        f"{', '.join(map(str, _LENGTHS))}")
+    top = _array(top, "top level", _LENGTHS[top[0]]) + [[]]  # format 2 had no forgotten sessions
     index, digest, revision, compacted = (_int(top[1], "index"), _bytes(top[2], "digest"), _int(top[3], "revision"),
                                           _int(top[4], "compacted"))
     keys = [_key(row, f"keys[{i}]") for i, row in enumerate(_array(top[5], "keys"))]
     history = [_event(row, f"history[{i}]") for i, row in enumerate(_array(top[6], "history"))]
     leases = [_lease(row, f"leases[{i}]") for i, row in enumerate(_array(top[8], "leases"))]
     sessions = [_session(row, f"sessions[{i}]") for i, row in enumerate(_array(top[10], "sessions"))]
+    forgotten = [_forgotten(row, f"forgotten[{i}]") for i, row in enumerate(_array(top[11], "forgotten"))]
     machine.index, machine.digest = index, digest
     machine.store = KeyStore.load(revision, compacted, keys, history)
     machine.leases = LeaseTable()
     machine.leases.load(_int(top[7], "next_lease"), leases)
     machine.sessions = SessionTable(max_sessions=machine.sessions.max_sessions,
-                                    max_pending=machine.sessions.max_pending,
+                                    window=machine.sessions.window,
                                     idle_expiry=machine.sessions.idle_expiry)
-    machine.sessions.load(_float(top[9], "log_time"), sessions)
+    machine.sessions.load(_float(top[9], "log_time"), sessions, forgotten)
 
 
 def _key(row: Any, where: str) -> KeyValue:
@@ -138,6 +148,13 @@ def _session(row: Any, where: str) -> tuple[str, int, float, list[tuple[int, Any
         seq, answer = _array(pair, f"{where}.answers[{i}]", 2)
         pairs.append((_int(seq, where), wire.decode(_bytes(answer, where))))
     return client, _int(acked, where), _float(used, where), pairs
+
+
+def _forgotten(row: Any, where: str) -> tuple[str, int]:
+    client, why = _array(row, where, 2)
+    if type(client) is not str or why not in (IDLE, EVICTED) or type(why) is not int:
+        raise WireError(f"core snapshot: {where}: {row!r:.60} is not a forgotten session")
+    return client, why
 
 
 def _array(value: Any, where: str, length: int | None = None) -> list[Any]:

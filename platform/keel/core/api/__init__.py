@@ -31,11 +31,12 @@ from keel.core.api.leases import LeaseGrant, LeaseGrantReply, LeaseKeepAlive, Le
     LeaseRevokeReply
 from keel.core.api.locks import Campaign, CampaignReply, Leader, LeaderReply, Lock, LockReply, ReleaseReply, Resign, \
     Unlock
-from keel.core.api.node import Batch, BatchReply, Call, ChangeMembership, CoreStatus, CoreStatusReply, MembershipReply
+from keel.core.api.node import SESSION_WINDOW, Batch, BatchReply, Call, ChangeMembership, CoreStatus, CoreStatusReply, MembershipReply
 from keel.core.api.watches import Watch, WatchReply
 
 __all__ = [
     "MUTATIONS",
+    "SESSION_WINDOW",
     "Batch",
     "BatchReply",
     "Call",

@@ -9,7 +9,12 @@ import attrs
 
 from keel.wire import AnyMessage, message
 
-__all__ = ["Batch", "BatchReply", "Call", "ChangeMembership", "CoreStatus", "CoreStatusReply", "MembershipReply"]
+__all__ = ["SESSION_WINDOW", "Batch", "BatchReply", "Call", "ChangeMembership", "CoreStatus", "CoreStatusReply",
+           "MembershipReply"]
+
+# A mutating Call's seq may be at most this far above the `acked` it carries: a client never has more
+# requests unsettled than this, so the core keeps at most this many answers per client (`keel.core.sessions`).
+SESSION_WINDOW = 1024
 
 
 # --- the envelope ------------------------------------------------------------------
@@ -22,7 +27,7 @@ class Call:
 
     client: str  # the client's session id, random per client
     seq: int  # 1, 2, 3… per client for requests that go through the log
-    acked: int  # every seq up to here has been answered and will not be retried
+    acked: int  # every seq up to here has been answered and will not be retried; seq - acked <= SESSION_WINDOW
     op: AnyMessage
 
 
