@@ -75,6 +75,23 @@ def test_log_time_goes_on_from_the_log_not_from_the_leaders_own_clock():
     assert at == one.server.now - took_office == 2.0
 
 
+def test_a_request_taken_after_an_election_no_poll_has_reported_yet_is_stamped_with_log_time():
+    """Issue 16: a runtime polls once per burst of inputs, so a request may reach an engine that has
+    just been elected before the server heard of it; it once got the node's own clock, which starts
+    anywhere (Trio's at 10^4 to 2*10^5 s), and every session expired when it applied."""
+    raft = plugins.load().get(Kind.CONSENSUS, "raft", field="consensus")
+    server = CoreServer("n1", create=raft.create, settings=EngineSettings(node_id="n1", voters=("n1",)),
+                        rng=random.Random(0))
+    now = CLOCK_START_S
+    while server.node.engine.status().role != "leader":  # ticks alone elect a lone voter; nothing polls
+        now += TICK_S
+        server.tick(now)
+    assert not server.leading
+    server.request("r", Call("c", 1, 0, Put(b"k", b"v")))
+    (at,) = stamps(server)
+    assert at == 0.0  # the log's time, which starts at 0, not CLOCK_START_S
+
+
 def test_a_keep_alive_that_arrives_after_the_expiry_was_proposed_is_told_the_lease_is_gone():
     """Saying "alive" then would promise a TTL that the expiry about to apply takes away."""
     one = One()

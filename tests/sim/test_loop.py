@@ -132,3 +132,58 @@ def test_run_is_resumable_and_equals_one_long_run(seed):
     for until in (0.1, 0.35, 0.35, 0.9, 1.0):
         pieces.run(until)
     assert pieces.trace_hash() == whole.trace_hash()
+
+
+class _Counter:
+    """Counts what it received since its last poll, and reports that count at each poll."""
+
+    def __init__(self) -> None:
+        self.unpolled = 0
+
+    def tick(self, now: float) -> None:
+        pass
+
+    def receive(self, src: str, message: object) -> None:
+        self.unpolled += 1
+
+    def poll(self) -> Output:
+        seen, self.unpolled = self.unpolled, 0
+        return Output(events=(seen,) if seen else ())
+
+
+class _Burst:
+    """Sends `n` messages to "sink" at once, on its first tick."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.sent = n, False
+
+    def tick(self, now: float) -> None:
+        pass
+
+    def receive(self, src: str, message: object) -> None:
+        pass
+
+    def poll(self) -> Output:
+        if self.sent:
+            return Output()
+        self.sent = True
+        return Output(send=[("sink", i) for i in range(self.n)])
+
+
+def _burst_run(seed: int, config: SimConfig) -> list[int]:
+    sim = Simulation(seed, {"sink": lambda *_: _Counter(), "src": lambda *_: _Burst(20)}, config=config)
+    seen: list[int] = []
+    sim.observe(lambda time, node_id, event: seen.append(event))
+    sim.run(0.5)
+    return seen
+
+
+def test_without_a_poll_lag_every_arrival_is_polled_alone(seed):
+    assert _burst_run(seed, SimConfig()) == [1] * 20
+
+
+def test_with_a_poll_lag_arrivals_within_it_are_received_before_one_poll(seed):
+    """As a runtime that wakes one poller per burst of inputs: the node takes several before reporting."""
+    seen = _burst_run(seed, SimConfig(delay=(0.001, 0.002), poll_lag=(0.002, 0.003)))
+    assert sum(seen) == 20
+    assert max(seen) > 1

@@ -33,6 +33,7 @@ Plain data, no I/O: the caller waits for room (`keel.client.caller`).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 from keel.core.api import SESSION_WINDOW
 
@@ -45,10 +46,12 @@ RETIRED_KEPT = 16  # expired session ids whose acked is remembered for their req
 class Session:
     """Sequence numbers, the acked watermark and the window of one client id at a time."""
 
-    def __init__(self, client_id: str | None = None, *, window: int = SESSION_WINDOW) -> None:
+    def __init__(self, client_id: str | None = None, *, window: int = SESSION_WINDOW,
+                 new_id: Callable[[], str] = lambda: secrets.token_hex(CLIENT_ID_BYTES)) -> None:
         if window < 1:
             raise ValueError(f"session window {window} must be at least 1")
-        self.client = client_id if client_id is not None else secrets.token_hex(CLIENT_ID_BYTES)
+        self._new_id = new_id  # makes the id of each new session (a simulation's are deterministic)
+        self.client = client_id if client_id is not None else new_id()
         self.window = window
         self._next = 1
         self._open: set[int] = set()  # issued, neither answered nor given up
@@ -104,7 +107,7 @@ class Session:
         self._renew()
 
     def _renew(self) -> None:
-        self.client = secrets.token_hex(CLIENT_ID_BYTES)
+        self.client = self._new_id()
         self._next = 1
         self._open = set()
         self._answered_any = False

@@ -18,11 +18,14 @@ write it saw. Clients never crash; faults target servers only.
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
 import attrs
 
+from keel.client.session import Session
+from keel.conformance.pipelined import SessionRefused
 from keel.conformance.sim_core import Caller
 from keel.core.api import (
     Call, ChangeMembership, Compare, CoreStatus, CoreStatusReply, Delete, DeleteReply, LeaseGrant, LeaseGrantReply, LeaseKeepAlive,
@@ -103,9 +106,10 @@ class _Actor:
         self.node_id = node_id
         self.rng = rng
         self.caller = Caller(node_id, rng, servers)
-        self.seq = 0
-        self._answered: set[int] = set()
-        self.acked = 0
+        # The real client's session rules. One request at a time never has more than one unsettled,
+        # so a window of 1 holds whatever window the core keeps.
+        renewals = itertools.count(1)
+        self.session = Session(node_id, window=1, new_id=lambda: f"{node_id}.{next(renewals)}")
         self.now = 0.0
         self.events: list[Any] = []
 
@@ -130,30 +134,25 @@ class _Actor:
 
     def mutate(self, op: Any, timeout: float, done: Any) -> None:
         """Send a request that goes through the log, with the next session seq."""
-        self.seq += 1
-        seq = self.seq
+        client, seq = self.session.begin()
 
         def finished(reply: Any, maybe: bool) -> None:
-            if reply is not None or not maybe:
-                self._ack(seq)
+            if isinstance(reply, ErrorReply) and reply.kind == "session_expired":
+                self.events.append(SessionRefused(client, seq, reply.message))
+                self.session.expired(client)
+            # Answered, or given up at its deadline: either way never sent again, so settled.
+            self.session.settle(client, seq, answered=reply is not None)
             done(reply, maybe)
 
-        self.caller.call(Call(self.node_id, seq, self.acked, op), timeout=timeout, on_done=finished)
+        self.caller.call(Call(client, seq, self.session.acked_for(client), op), timeout=timeout, on_done=finished)
 
     def read(self, op: Any, timeout: float, done: Any) -> None:
-        self.caller.call(Call(self.node_id, 0, self.acked, op), timeout=timeout, on_done=done)
+        self.caller.call(Call(self.session.client, 0, self.session.acked, op), timeout=timeout, on_done=done)
 
     def _keep_alive(self, lease: int, timeout: float, done: Any) -> None:
         # Announced as sent: a keep-alive whose answer is lost still refreshes the lease where it lands.
         self.events.append(LeaseAsked(self.node_id, lease, self.now + timeout))
         self.read(LeaseKeepAlive(lease), timeout, done)
-
-    def _ack(self, seq: int) -> None:
-        # An unanswered seq is never acknowledged: a later retry of it must still find its answer.
-        self._answered.add(seq)
-        while self.acked + 1 in self._answered:
-            self.acked += 1
-            self._answered.discard(self.acked)
 
 
 class RegisterClient(_Actor):

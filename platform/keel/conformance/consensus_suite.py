@@ -18,13 +18,17 @@ back. Then the faults heal and the run goes on calm.
 Its clients (`keel.conformance.actors`): four register clients doing reads,
 writes, cas and deletes on three keys (retrying a timed-out write at
 another server with the same session seq), a watcher of those keys, a
-lease holder that falls silent once the faults are over, and two lockers
-taking turns on one lock.
+lease holder that falls silent once the faults are over, two lockers
+taking turns on one lock, and a pipelined client (`pipelined`): many puts
+in flight on one session, more than its window. Servers start their
+clocks at random offsets and take messages in bursts before polling, as
+real nodes do.
 
 The checks (`keel.conformance.core_checks`): one leader per term;
-state-machine safety (the same command and state at every index);
+state-machine safety (the same command, answer and state at every index);
 linearizability of the register history; sessions (a retried request is
-applied once); watches (every event once, in revision order, across leader
+applied once; a live session's request is never refused as expired; every
+acknowledged pipelined put is there, applied once); watches (every event once, in revision order, across leader
 changes); leases (none expires before its TTL, none outlives it by more
 than `LEASE_SLACK_S` once calm); locks (fencing tokens grow with every new
 holder); liveness after healing; convergence of the final members.
@@ -38,14 +42,16 @@ from __future__ import annotations
 
 import functools
 import random
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
 from keel.conformance.actors import LeaseHolder, Locker, Operator, RegisterClient, Watcher
 from keel.conformance.core_checks import Observer
+from keel.conformance.pipelined import PipelinedClient
 from keel.conformance.runner import SeedResult
-from keel.conformance.sim_core import SimCoreServer
+from keel.conformance.sim_core import SimCoreServer, StateCheckedMachine
 from keel.consensus import EngineSettings
 from keel.contract import ConsensusPlugin
 from keel.sim import At, Crash, FaultSchedule, Heal, Loss, Partition, Restart, SimConfig, Simulation, random_schedule
@@ -82,14 +88,31 @@ class Scenario:
     # the default batches as a loaded node would.
     batch_entries: tuple[int, ...] = (1, 3, 512)
     inflight: tuple[int, ...] = (1, 2, 8)
+    # One client with many puts in flight on one session (`pipelined`): more slots than the window, so
+    # a request held back by a lost answer is passed by a window of later ones. The core keeps the
+    # answers of `session_window` requests per client; `client_window` (None: the same) lets a test
+    # plant a client that ignores it.
+    pipelined_slots: int = 12
+    pipelined_think: tuple[float, float] = (0.02, 0.12)
+    session_window: int = 8
+    client_window: int | None = None
+    # Seconds between a message's arrival at a node and the poll that reports it (SimConfig.poll_lag):
+    # a node takes requests while what an earlier message did is still unreported, as a real one does.
+    poll_lag: tuple[float, float] = (0.0, 0.004)
 
 
 SCENARIO = Scenario()
+SETTLE_S = 0.5  # virtual seconds between the clients' last answers and the end of the run
 SCHEDULE_DRAWS = 1000  # schedules drawn at most until one holds every required kind; a few suffice
 
 
-def run_seed(plugin: ConsensusPlugin, seed: int, scenario: Scenario = SCENARIO) -> SeedResult:
-    """Run one seed of the scenario against `plugin` and check everything."""
+def run_seed(plugin: ConsensusPlugin, seed: int, scenario: Scenario = SCENARIO, *,
+             machine: Callable[..., StateCheckedMachine] = StateCheckedMachine) -> SeedResult:
+    """Run one seed of the scenario against `plugin` and check everything.
+
+    `machine` makes each server's state machine (called with
+    `session_window=`): a test plants a broken one there.
+    """
     rng = random.Random(seed)
     voters = tuple(f"n{i}" for i in range(1, (5 if seed % 3 == 2 else 3) + 1))
     spare = f"n{len(voters) + 1}" if seed % 2 == 1 else None
@@ -99,13 +122,19 @@ def run_seed(plugin: ConsensusPlugin, seed: int, scenario: Scenario = SCENARIO) 
     batching = {"max_batch_entries": rng.choice(scenario.batch_entries), "max_inflight": rng.choice(scenario.inflight)}
     nodes: dict[str, Any] = {
         server: functools.partial(SimCoreServer, create=plugin.create, snapshot_every=scenario.snapshot_every,
-                                  settings=EngineSettings(node_id=server, voters=voters, **batching))
+                                  settings=EngineSettings(node_id=server, voters=voters, **batching),
+                                  machine=functools.partial(machine, session_window=scenario.session_window))
         for server in servers
     }
-    stop = end - scenario.client_timeout
+    # The last operations end, retries included, a little before the checks, so that every member
+    # has heard of every commit by then (a Paxos follower learns a chosen slot with the next message).
+    stop = end - scenario.client_timeout - SETTLE_S
     for number in range(1, scenario.clients + 1):
         nodes[f"c{number}"] = _actor(RegisterClient, number=number, servers=servers, keys=scenario.keys,
                                      timeout=scenario.client_timeout, think=scenario.think, stop_at=stop)
+    nodes["p1"] = _actor(PipelinedClient, servers=servers, slots=scenario.pipelined_slots,
+                         window=scenario.client_window or scenario.session_window, timeout=scenario.client_timeout,
+                         think=scenario.pipelined_think, stop_at=scenario.faults_for)  # its backlog clears when calm
     nodes["w1"] = _actor(Watcher, servers=servers, prefix=b"k", stop_at=stop)
     quiet_at = rng.uniform(scenario.faults_for + 0.5, end - scenario.lease_ttl - 2.0)
     nodes["l1"] = _actor(LeaseHolder, servers=servers, ttl=scenario.lease_ttl, stop_at=quiet_at)
@@ -118,7 +147,7 @@ def run_seed(plugin: ConsensusPlugin, seed: int, scenario: Scenario = SCENARIO) 
         goals = (("voter", spare), ("out", victim), ("voter", victim))
         nodes["admin"] = _actor(Operator, servers=servers, voters=voters, goals=goals, step_s=scenario.change_step,
                                 start_at=0.5, stop_at=scenario.faults_for)
-    sim = Simulation(seed, nodes, config=SimConfig(loss=scenario.loss), faults=schedule)
+    sim = Simulation(seed, nodes, config=SimConfig(loss=scenario.loss, poll_lag=scenario.poll_lag), faults=schedule)
     observer = Observer(healed_at=scenario.faults_for, calm_from=scenario.faults_for + 0.5)
     sim.observe(observer)
     for _ in range(scenario.leader_crashes):

@@ -4,11 +4,16 @@
 checks need; `verdict` runs the checks that need the whole run. Each check
 returns the first rule broken, in words, or None:
 
-- one leader per term; the same command and state-machine digest at every
-  index on every server (state-machine safety, and durability: a committed
-  entry lost in a crash is refilled by another command, which this catches);
+- one leader per term; the same command, answer and state-machine digest
+  at every index on every server (state-machine safety, and durability: a
+  committed entry lost in a crash is refilled by another command, which
+  this catches); the same whole state wherever servers hashed it
+  (`StateDigest`) at one index;
 - a (client, seq) applied at several indexes gets one answer everywhere:
-  the session table applied it once;
+  the session table applied it once; no client is told `SessionExpired`
+  for a request it still waits on (no session idles out or is evicted in a
+  scenario); every put the pipelined client saw acknowledged is in the
+  final state, and every put of it was applied once (version 1);
 - the register history is linearizable;
 - every watcher saw a prefix of the real event history: each event once,
   in revision order, none skipped;
@@ -31,6 +36,9 @@ from typing import Any
 from keel import wire
 from keel.conformance.actors import ChangeMade, LeaseAsked, LeaseKept, LockAcquired, OpCompleted, OpInvoked, WatchSaw
 from keel.conformance.checkers import History, check_linearizable
+from keel.conformance.pipelined import KEY_PREFIX as PUT_PREFIX
+from keel.conformance.pipelined import PipelinedPut, SessionRefused
+from keel.conformance.sim_core import StateDigest
 from keel.conformance.runner import SeedResult
 from keel.consensus import Applied, Installed, RoleChanged
 from keel.core import Command, LeaseExpire
@@ -52,7 +60,7 @@ class Observer:
     def __init__(self, *, healed_at: float, calm_from: float) -> None:
         self.history = History()
         self.handles: dict[tuple[str, int], Any] = {}
-        self.applied: dict[int, tuple[str, bytes, bytes]] = {}  # index -> (first node, command, digest)
+        self.applied: dict[int, tuple[str, bytes, bytes, bytes]] = {}  # index -> (first node, command, digest, answer)
         self.answers: dict[tuple[str, int], tuple[int, bytes]] = {}  # (client, seq) -> (index, encoded answer)
         self.leaders: dict[int, str] = {}  # term -> leader
         self.violation: str | None = None
@@ -66,6 +74,8 @@ class Observer:
         self.ended: dict[int, float] = {}  # lease -> when its end was first applied
         self.locks: list[tuple[float, str, int, float]] = []  # (answered at, process, token, asked at)
         self.revision_at: dict[int, float] = {}  # keyspace revision -> when a node first applied it
+        self.states: dict[int, tuple[str, bytes]] = {}  # index -> (first node, hash of its whole state)
+        self.puts: dict[bytes, str] = {}  # pipelined put key -> completion
 
     def __call__(self, time: float, node: str, event: Any) -> None:
         if isinstance(event, OpInvoked):
@@ -89,6 +99,16 @@ class Observer:
             self.sent_until[event.id] = max(self.sent_until.get(event.id, 0.0), event.until)
         elif isinstance(event, LockAcquired):
             self.locks.append((time, event.process, event.token, event.asked))
+        elif isinstance(event, StateDigest):
+            first = self.states.setdefault(event.index, (node, event.digest))
+            if first[1] != event.digest:
+                self._fail(f"index {event.index}: {first[0]} and {node} applied the same commands into different "
+                           f"states (keys, leases or sessions differ) (t={time:.3f})")
+        elif isinstance(event, PipelinedPut):
+            self.puts[event.key] = event.completion
+        elif isinstance(event, SessionRefused):
+            self._fail(f"session {event.process}: request {event.seq}, still awaited by its client, was refused: "
+                       f"{event.message} (t={time:.3f})")
         elif isinstance(event, Installed):
             self.installs += 1
         elif isinstance(event, ChangeMade):
@@ -118,16 +138,21 @@ class Observer:
             return problem
         machine = sim.node(member).server.machine  # type: ignore[union-attr]
         return (self._check_watches(machine.events(b"k", prefix=True, start=1)) or self._check_leases(end)
-                or self._check_locks(machine.events(LOCK_QUEUE, prefix=True, start=1)))
+                or self._check_locks(machine.events(LOCK_QUEUE, prefix=True, start=1))
+                or self._check_puts(machine.store.range(PUT_PREFIX, prefix=True)[0]))
 
     # --- as the run goes -------------------------------------------------------------------
 
     def _applied(self, time: float, node: str, event: Applied) -> None:
-        first = self.applied.setdefault(event.index, (node, event.command, event.digest))
+        result = wire.encode(event.result)
+        first = self.applied.setdefault(event.index, (node, event.command, event.digest, result))
         if first[1] != event.command:
             self._fail(f"index {event.index}: {first[0]} applied one command and {node} another (t={time:.3f})")
         elif first[2] != event.digest:
             self._fail(f"index {event.index}: {first[0]} and {node} reached different states (t={time:.3f})")
+        elif first[3] != result:
+            self._fail(f"index {event.index}: {first[0]} and {node} applied the same command with different answers: "
+                       f"{wire.decode(first[3])!r:.100} and {event.result!r:.100} (t={time:.3f})")
         if time >= self.healed_at and self.progress_at is None:
             self.progress_at = time
         made = getattr(event.result, "revision", None) or getattr(event.result, "token", None)
@@ -140,9 +165,8 @@ class Observer:
             self.ended.setdefault(command.op.id, time)
         if command.seq > 0 and not (isinstance(event.result, ErrorReply) and event.result.kind == "session_expired"):
             # A refusal is not an execution: a late duplicate of an acknowledged request is refused so.
-            answer = wire.encode(event.result)
-            seen = self.answers.setdefault((command.client, command.seq), (event.index, answer))
-            if seen[1] != answer:
+            seen = self.answers.setdefault((command.client, command.seq), (event.index, result))
+            if seen[1] != result:
                 self._fail(f"{command.client} request {command.seq} was applied twice, at index {seen[0]} and "
                            f"{event.index}, with different answers (t={time:.3f})")
 
@@ -186,6 +210,9 @@ class Observer:
                        f"t={last:.3f})"
         return None
 
+    def _check_puts(self, kvs: list[Any]) -> str | None:
+        return _puts_checked(self.puts, kvs)
+
     def _check_locks(self, truth: list[Event]) -> str | None:
         held = _holders(truth)
         for answered, process, token, asked in sorted(self.locks):
@@ -202,6 +229,21 @@ class Observer:
                 return f"lock given to {process} (token {token}) for a request asked at t={asked:.3f}, but it had " \
                        f"lost the lock at revision {lost}, applied at t={ended:.3f}: two holders"
         return None
+
+
+def _puts_checked(puts: dict[bytes, str], kvs: list[Any]) -> str | None:
+    """Every acknowledged put is there, no refused one is, and each was applied once (version 1)."""
+    held = {kv.key: kv for kv in kvs}
+    for key, completion in sorted(puts.items()):
+        kv = held.get(key)
+        if completion == "ok" and kv is None:
+            return f"pipelined put {key!r} was acknowledged but is not in the final state"
+        if completion == "fail" and kv is not None:
+            return f"pipelined put {key!r} was refused but is in the final state"
+    twice = [kv for kv in kvs if kv.version != 1]
+    if twice:
+        return f"pipelined put {twice[0].key!r} was applied {twice[0].version} times"
+    return None
 
 
 def _holders(truth: list[Event]) -> dict[int, tuple[int, int | None]]:

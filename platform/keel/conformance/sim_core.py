@@ -17,33 +17,72 @@ effect (so the history records `info`, not `fail`).
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
 
-from keel.consensus import EngineFactory, EngineSettings
-from keel.core import CoreServer
+from keel.consensus import EngineFactory, EngineSettings, Entry
+from keel.core import CoreMachine, CoreServer
 from keel.sim import Output
 from keel.transport import ErrorReply, Request, Response
 
-__all__ = ["ATTEMPT_S", "REDIRECT_BACKOFF_S", "Caller", "SimCoreServer"]
+__all__ = ["ATTEMPT_S", "REDIRECT_BACKOFF_S", "Caller", "SimCoreServer", "StateCheckedMachine", "StateDigest"]
 
+CLOCK_OFFSET_S = 200_000.0  # a server's clock starts anywhere below this, like Trio's (10^4 to 2*10^5 s)
+STATE_EVERY = 50  # indexes between hashes of a server's whole state
 ATTEMPT_S = 0.3  # seconds one attempt waits before the request is retried elsewhere
 REDIRECT_BACKOFF_S = 0.05  # seconds to wait when no server knows a leader; about one heartbeat
 
 
+@attrs.frozen
+class StateDigest:
+    """Event: a server's whole state machine (keys, history, leases, sessions) hashed at `index`."""
+
+    index: int
+    digest: bytes
+
+
+class StateCheckedMachine(CoreMachine):
+    """The core's machine, noting a hash of its whole state every `STATE_EVERY` indexes.
+
+    The machine's own digest chains the commands only; two replicas that
+    applied the same commands into different states (a snapshot that does
+    not match its index, say) are caught by comparing these.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.states: list[StateDigest] = []
+
+    def apply(self, entry: Entry) -> Any:
+        result = super().apply(entry)
+        if entry.index % STATE_EVERY == 0:
+            self.states.append(StateDigest(entry.index, hashlib.sha256(self.snapshot()).digest()))
+        return result
+
+
 class SimCoreServer:
-    """A `CoreServer` as a simulated node."""
+    """A `CoreServer` as a simulated node.
+
+    Its clock starts at a random offset drawn for each incarnation, as
+    Trio's clock does in every process: nothing may mistake a node's own
+    clock for the log's time (a new leader once stamped its commands so).
+    It reports `StateDigest` events from its machine.
+    """
 
     def __init__(self, node_id: str, durable: tuple[Any, ...], rng: random.Random, *, create: EngineFactory,
-                 settings: EngineSettings, snapshot_every: int) -> None:
+                 settings: EngineSettings, snapshot_every: int,
+                 machine: Callable[[], StateCheckedMachine] = StateCheckedMachine) -> None:
+        self.offset = rng.uniform(0.0, CLOCK_OFFSET_S)
         self.server = CoreServer.from_durable(node_id, durable, rng, create=create, settings=settings,
-                                              snapshot_every=snapshot_every)
+                                              snapshot_every=snapshot_every, machine=machine)
 
     def tick(self, now: float) -> None:
-        self.server.tick(now)
+        self.server.tick(now + self.offset)
 
     def receive(self, src: str, message: Any) -> None:
         if isinstance(message, Request):
@@ -54,7 +93,12 @@ class SimCoreServer:
     def poll(self) -> Output:
         out = self.server.poll()
         replies = [(client, Response(rid, reply)) for (client, rid), reply in out.replies]
-        return Output(persist=out.persist, send_early=out.send_early, send=(*out.send, *replies), events=out.events)
+        machine = self.server.machine
+        states: list[Any] = []
+        if isinstance(machine, StateCheckedMachine) and machine.states:
+            states, machine.states = machine.states, []
+        return Output(persist=out.persist, send_early=out.send_early, send=(*out.send, *replies),
+                      events=(*out.events, *states))
 
 
 @attrs.define
@@ -74,14 +118,15 @@ class _Pending:
 class Caller:
     """One request at a time to the core, with redirects, retries and a deadline."""
 
-    def __init__(self, node_id: str, rng: random.Random, servers: tuple[str, ...]) -> None:
+    def __init__(self, node_id: str, rng: random.Random, servers: tuple[str, ...],
+                 ids: Iterator[int] | None = None) -> None:
         self.node_id = node_id
         self.rng = rng
         self.servers = servers
         self.leader = rng.choice(servers)
         self.now = 0.0
         self.pending: _Pending | None = None
-        self._next_id = 0
+        self._ids = ids if ids is not None else itertools.count(1)  # shared by the callers of one client node
         self.send: list[tuple[str, Any]] = []
 
     @property
@@ -133,10 +178,10 @@ class Caller:
     def _attempt(self) -> None:
         p = self.pending
         assert p is not None
-        self._next_id += 1
-        p.ids.add(self._next_id)
+        request_id = next(self._ids)
+        p.ids.add(request_id)
         p.awaiting, p.resend_at, p.attempt_ends = True, None, self.now + ATTEMPT_S
-        self.send.append((p.target, Request(self._next_id, p.body)))
+        self.send.append((p.target, Request(request_id, p.body)))
 
     def _finish(self, reply: Any, *, maybe: bool) -> None:
         p = self.pending

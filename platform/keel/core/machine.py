@@ -40,14 +40,14 @@ from keel.consensus import Entry, EntryKind
 from keel.core.api import (
     Call, Campaign, CampaignReply, Compact, CompactReply, Delete, DeleteReply, KeyValue, Leader, LeaderReply,
     LeaseGrant, LeaseGrantReply, LeaseRevoke, LeaseRevokeReply, Lock, LockReply, Put, PutReply, Range, RangeReply,
-    ReleaseReply, Resign, Txn, TxnReply, Unlock,
+    ReleaseReply, Resign, SESSION_WINDOW, Txn, TxnReply, Unlock,
 )
 from keel.core.leases import LeaseTable
 from keel.core.sessions import SessionTable
 from keel.core.snapshot import capture, decode_snapshot, encode_snapshot
 from keel.core.store import KeyStore, Writes
 from keel.core.txn import check_ops, holds
-from keel.errors import KeelError, LeaseExpired, SessionExpired, WireError
+from keel.errors import KeelError, LeaseExpired, WireError
 from keel.transport.envelope import ErrorReply, error_reply
 from keel.wire import AnyMessage, message
 
@@ -94,13 +94,13 @@ class LeaseExpire:
 class CoreMachine:
     """Keyspace, leases and sessions; a `keel.consensus.Machine`."""
 
-    def __init__(self, *, history_limit: int = HISTORY_LIMIT) -> None:
+    def __init__(self, *, history_limit: int = HISTORY_LIMIT, session_window: int = SESSION_WINDOW) -> None:
         self.history_limit = history_limit
         self.index = 0
         self.digest = b""
         self.store = KeyStore()
         self.leases = LeaseTable()
-        self.sessions = SessionTable()
+        self.sessions = SessionTable(window=session_window)
 
     # --- applying ----------------------------------------------------------------------
 
@@ -122,7 +122,7 @@ class CoreMachine:
             return self._run(command.op)
         try:
             seen, answer = self.sessions.lookup(command.client, command.seq, command.acked, command.at)
-        except SessionExpired as exc:
+        except KeelError as exc:  # SessionExpired, or a seq beyond the window: refused, not applied
             return error_reply(exc)
         if seen:
             return answer

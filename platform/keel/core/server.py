@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -87,9 +88,9 @@ class CoreServer:
     def __init__(self, node_id: str, *, create: EngineFactory, settings: EngineSettings, rng: random.Random,
                  recovered: Recovered | None = None, snapshot: StoredSnapshot | None = None,
                  snapshot_every: int = 10_000, consensus: str = "", defer_snapshots: bool = False,
-                 clock_slack: float = 0.0) -> None:
+                 clock_slack: float = 0.0, machine: Callable[[], CoreMachine] = CoreMachine) -> None:
         self.node = EngineNode(node_id, create=create, settings=settings, rng=rng, recovered=recovered,
-                               snapshot=snapshot, snapshot_every=snapshot_every, machine=CoreMachine,
+                               snapshot=snapshot, snapshot_every=snapshot_every, machine=machine,
                                defer_snapshots=defer_snapshots)
         self.node_id = node_id
         self.consensus = consensus
@@ -193,10 +194,7 @@ class CoreServer:
                 raise KeelError(f"{type(op).__name__} changes the keyspace: it needs a client id and a seq above 0")
             if isinstance(op, (Lock, Campaign)) and not 0 <= op.wait <= MAX_WAIT_S:
                 raise KeelError(f"wait {op.wait:g} s is outside 0…{MAX_WAIT_S:g} s")
-            if not self.leading and self.node.engine.status().role == "leader":
-                # Elected by a message this poll has not yet reported: take office now, or
-                # this command would be stamped with the node's own clock instead of log time.
-                self._take_office()
+            self._notice_election()
             data = wire.encode(Command.of(call, self.log_time()))
             if len(data) > self.max_command:
                 raise KeelError(f"{type(op).__name__.lower()}: request of {len(data)} bytes exceeds the limit of "
@@ -266,6 +264,13 @@ class CoreServer:
         elif isinstance(event, Installed):
             if self.leading:
                 self.clock.restart(self.machine.leases, self.now)
+
+    def _notice_election(self) -> None:
+        # Elected by a message that no poll has reported yet: take office now, or this
+        # command would be stamped with the node's own clock instead of the log's time
+        # (a clock that starts anywhere, so every session could expire at once).
+        if not self.leading and self.node.engine.status().role == "leader":
+            self._take_office()
 
     def _take_office(self) -> None:
         """This node leads now: restart every lease's clock and go on with the log's time."""

@@ -114,7 +114,7 @@ def decode_snapshot(machine: CoreMachine, blob: bytes) -> None:
     machine.store = KeyStore.load(revision, compacted, keys, history)
     machine.leases = LeaseTable()
     machine.leases.load(_int(top[7], "next_lease"), leases)
-    machine.sessions = SessionTable(max_sessions=machine.sessions.max_sessions,
+    machine.sessions = type(machine.sessions)(max_sessions=machine.sessions.max_sessions,
                                     window=machine.sessions.window,
                                     idle_expiry=machine.sessions.idle_expiry)
     machine.sessions.load(_float(top[9], "log_time"), sessions, forgotten)

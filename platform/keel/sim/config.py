@@ -29,6 +29,15 @@ def _pair(value: tuple[float, float]) -> tuple[float, float]:
     return (float(low), float(high))
 
 
+def _optional_range(instance: object, attribute: attrs.Attribute, value: tuple[float, float] | None) -> None:
+    if value is not None:
+        _range(instance, attribute, value)
+
+
+def _optional_pair(value: tuple[float, float] | None) -> tuple[float, float] | None:
+    return None if value is None else _pair(value)
+
+
 @attrs.frozen(kw_only=True)
 class SimConfig:
     """The baseline of one simulation."""
@@ -39,3 +48,9 @@ class SimConfig:
     duplicate: float = attrs.field(default=0.0, converter=float, validator=[ge(0.0), le(1.0)])
     fsync: tuple[float, float] = attrs.field(default=FSYNC_S, converter=_pair, validator=_range)
     wire_only: bool = attrs.field(default=False, validator=instance_of(bool))  # refuse unregistered messages and records
+    # Seconds between a message's arrival and the poll that reports it, as a runtime that wakes one
+    # poller per burst of inputs (keel.core.runtime): messages arriving meanwhile are all received
+    # before that poll, so a node sees inputs while an earlier one's effects are still unreported.
+    # None: poll after every input.
+    poll_lag: tuple[float, float] | None = attrs.field(default=None, converter=_optional_pair,
+                                                       validator=_optional_range)

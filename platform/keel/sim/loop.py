@@ -8,6 +8,10 @@ completions, faults and test callbacks. After each one the loop polls the
 node it touched, carries out its output (see `keel.sim.node`), and runs every
 registered checker.
 
+With `SimConfig.poll_lag`, a message's arrival does not poll at once: the
+node's next poll comes after a drawn lag, and every message arriving
+meanwhile is received before it (as `keel.core.runtime` batches inputs).
+
 Rules the loop keeps:
 - All randomness comes from `rng`, a `random.Random(seed)`; each node
   incarnation gets its own `random.Random` seeded from (seed, node id,
@@ -81,6 +85,12 @@ class _Synced:
 
 
 @attrs.frozen
+class _PollDue:
+    node: str
+    incarnation: int
+
+
+@attrs.frozen
 class _Apply:
     fault: Any
 
@@ -100,6 +110,7 @@ class _Host:
     node: Node | None = None  # None while crashed
     incarnation: int = 0
     held: deque[tuple[int, tuple[tuple[str, Any], ...]]] = attrs.Factory(deque)  # (records needed durable, sends)
+    poll_due: bool = False  # a lagging poll is queued (SimConfig.poll_lag)
 
 
 class Simulation:
@@ -239,6 +250,11 @@ class Simulation:
                 self._arrive(src, dst, payload)
             case _Synced(node_id, incarnation, upto):
                 self._synced(node_id, incarnation, upto)
+            case _PollDue(node_id, incarnation):
+                host = self._hosts[node_id]
+                if host.node is not None and host.incarnation == incarnation:
+                    host.poll_due = False
+                    self._poll(node_id, host)
             case _Apply(fault):
                 self._apply(fault)
             case _Call(fn):
@@ -251,6 +267,7 @@ class Simulation:
     def _start(self, node_id: str) -> None:
         host = self._hosts[node_id]
         host.incarnation += 1
+        host.poll_due = False
         durable = host.disk.durable_records()
         rng = random.Random(f"{self.seed}/{node_id}/{host.incarnation}")
         self._record(Kind.START, node_id, data=(host.incarnation, len(durable)))
@@ -279,7 +296,12 @@ class Simulation:
         message = payload.open()
         self._record(Kind.DELIVER, dst, src, message)
         host.node.receive(src, message)
-        self._poll(dst, host)
+        lag = self.config.poll_lag
+        if lag is None:
+            self._poll(dst, host)
+        elif not host.poll_due:
+            host.poll_due = True
+            self._push(self.now + self.rng.uniform(*lag), _PollDue(dst, host.incarnation))
 
     def _synced(self, node_id: str, incarnation: int, upto: int) -> None:
         host = self._hosts[node_id]
