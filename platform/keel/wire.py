@@ -44,8 +44,10 @@ __all__ = [
     "FrameDecoder",
     "decode",
     "decode_as",
+    "decode_plain",
     "encode",
     "encode_frame",
+    "encode_plain",
     "message",
     "registered",
     "tag_of",
@@ -136,6 +138,52 @@ def encode(msg: object) -> bytes:
         ValueError: an integer is beyond what CBOR holds without a bignum tag.
     """
     return cbor2.dumps(_tagged(msg))
+
+
+def encode_plain(value: Any) -> bytes:
+    """Encode plain data (no message: a store's record, say) as canonical CBOR: equal values, equal bytes.
+
+    Raises:
+        TypeError: `value` holds something other than plain CBOR types.
+    """
+    _check_plain(value, "value", 0)
+    return cbor2.dumps(value, canonical=True)
+
+
+def _check_plain(value: Any, path: str, depth: int) -> None:
+    # What decode_plain accepts back: a set or a datetime would need a semantic tag.
+    if depth > MAX_DEPTH:
+        raise TypeError(f"{path}: nested deeper than {MAX_DEPTH}")
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_plain(item, f"{path}[{i}]", depth + 1)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_plain(key, f"{path} key", depth + 1)
+            _check_plain(item, f"{path}[{key!r}]", depth + 1)
+    elif type(value) is int:
+        if value not in CBOR_INTS:
+            raise TypeError(f"{path}: an integer of {value.bit_length()} bits needs a bignum tag")
+    elif not (value is None or type(value) in (bool, float, str, bytes)):
+        raise TypeError(f"{path}: {type(value).__name__} is not plain data (int, float, bool, str, bytes, None, "
+                        f"list, dict)")
+
+
+def decode_plain(payload: bytes, what: str) -> Any:
+    """Decode bytes that `encode_plain` made, from an untrusted source; `what` names it in errors.
+
+    Raises:
+        WireError: the bytes are not one item of plain CBOR (no semantic
+            tags, nesting within `MAX_DEPTH`).
+    """
+    stream = io.BytesIO(payload)
+    try:
+        value = cbor2.CBORDecoder(stream, semantic_decoders=_NO_TAGS, max_depth=MAX_DEPTH).decode()
+    except Exception as exc:  # noqa: BLE001 - any failure on untrusted bytes is a WireError
+        raise WireError(f"{what}: not valid CBOR ({type(exc).__name__}: {exc})") from None
+    if stream.tell() != len(payload):
+        raise WireError(f"{what}: {len(payload) - stream.tell()} bytes after the value")
+    return value
 
 
 def decode(payload: bytes) -> Any:
