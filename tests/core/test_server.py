@@ -92,6 +92,18 @@ def test_a_request_taken_after_an_election_no_poll_has_reported_yet_is_stamped_w
     assert at == 0.0  # the log's time, which starts at 0, not CLOCK_START_S
 
 
+def test_a_retry_of_a_request_still_being_proposed_waits_on_that_entry_instead_of_adding_a_copy():
+    """Under load, a retry reaching the leader that still holds the first copy uncommitted must not
+    log another one: copies crowd out new work, so more requests time out and retry (issue 16)."""
+    one = One()
+    one.server.request("first", Call("c", 1, 0, Put(b"k", b"v")))
+    one.server.request("retry", Call("c", 1, 0, Put(b"k", b"v")))
+    one.pump()
+    assert len(stamps(one.server)) == 1
+    assert one.replies["first"] == one.replies["retry"]
+    assert one.replies["first"][0].revision == 1  # the first put into an empty keyspace, once
+
+
 def test_a_keep_alive_that_arrives_after_the_expiry_was_proposed_is_told_the_lease_is_gone():
     """Saying "alive" then would promise a TTL that the expiry about to apply takes away."""
     one = One()

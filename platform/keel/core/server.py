@@ -103,7 +103,9 @@ class CoreServer:
         self.leading = False
         self._log_base = (0.0, 0.0)  # (log time, own clock) when this node took office
         self.clock = LeaseClock()
-        self._proposed: dict[int, tuple[Any, bytes]] = {}  # index -> (ref, command bytes)
+        # index -> (refs waiting on it, command bytes, its (client, seq)), and the way back
+        self._proposed: dict[int, tuple[list[Any], bytes, tuple[str, int]]] = {}
+        self._proposing: dict[tuple[str, int], int] = {}  # (client, seq) -> index of this leader's pending copy
         self._reads: dict[int, tuple[Any, Any]] = {}  # read request id -> (ref, op)
         self._next_read = 0
         self._watches: list[_Waiter] = []
@@ -195,12 +197,20 @@ class CoreServer:
             if isinstance(op, (Lock, Campaign)) and not 0 <= op.wait <= MAX_WAIT_S:
                 raise KeelError(f"wait {op.wait:g} s is outside 0…{MAX_WAIT_S:g} s")
             self._notice_election()
+            index = self._proposing.get((call.client, call.seq))
+            if index is not None:
+                # A retry of a request this leader has proposed and not yet applied: it waits on
+                # that entry rather than adding another copy (under load, copies of retries
+                # would crowd out new work, and each copy would make the next retry likelier).
+                self._proposed[index][0].append(ref)
+                return
             data = wire.encode(Command.of(call, self.log_time()))
             if len(data) > self.max_command:
                 raise KeelError(f"{type(op).__name__.lower()}: request of {len(data)} bytes exceeds the limit of "
                                 f"{self.max_command} bytes (the engine's max_batch_bytes)")
             index = self.node.propose(data)
-            self._proposed[index] = (ref, data)
+            self._proposed[index] = ([ref], data, (call.client, call.seq))
+            self._proposing[(call.client, call.seq)] = index
         elif isinstance(op, Range) and op.serializable:
             self._replies.append((ref, self.machine.read(op)))
         elif isinstance(op, (Range, Leader, LeaseKeepAlive)):
@@ -285,11 +295,17 @@ class CoreServer:
         mine = self._proposed.pop(event.index, None)
         if mine is None:
             return
-        ref, data = mine
+        refs, data, request = mine
+        self._proposing.pop(request, None)
         if event.command != data:
-            self._replies.append((ref, error_reply(Unavailable(
-                f"index {event.index} went to another leader's entry; retry (the session makes it safe)"))))
+            for ref in refs:
+                self._replies.append((ref, error_reply(Unavailable(
+                    f"index {event.index} went to another leader's entry; retry (the session makes it safe)"))))
             return
+        for ref in refs:
+            self._answer(ref, data, result)
+
+    def _answer(self, ref: Any, data: bytes, result: Any) -> None:
         if isinstance(result, (LockReply, CampaignReply)):
             # An answer the session table replays was true when first given:
             # the lock may have passed on since, so answer as things stand now.
@@ -316,11 +332,13 @@ class CoreServer:
         # NotLeader: NotLeader tells a client its request was not taken, and
         # these may still be applied.
         hint = self.node.engine.status().leader
-        for ref, _ in self._proposed.values():
-            self._replies.append((ref, error_reply(Unavailable(
-                f"this node stopped leading before the request committed; it may still commit (leader hint: "
-                f"{hint or 'unknown'}); retry, the session makes it safe"))))
+        for refs, _, _ in self._proposed.values():
+            for ref in refs:
+                self._replies.append((ref, error_reply(Unavailable(
+                    f"this node stopped leading before the request committed; it may still commit (leader hint: "
+                    f"{hint or 'unknown'}); retry, the session makes it safe"))))
         self._proposed.clear()
+        self._proposing.clear()
 
     def _track_leases(self, event: Applied, result: Any) -> None:
         if isinstance(result, LeaseGrantReply):
