@@ -2,7 +2,10 @@
 
 `SimCoreServer` is a `keel.sim` node around the real `CoreServer`: clients
 send it `Request(id, body)` and get `Response(id, body)` back, as the TCP
-transport would carry them.
+transport would carry them. Each incarnation's clock starts at a random
+offset, as a real process's does, and its machine (`StateCheckedMachine`)
+reports a hash of its whole state every `STATE_EVERY` indexes
+(`StateDigest`), for the checks to compare across servers.
 
 `Caller` is a simulated client's connection logic, one request at a time:
 it sends to the server it believes leads, follows `NotLeader` hints (once
