@@ -19,7 +19,8 @@ PROJECT = "keel"  # pluggy project name and entry-point group
 # 1.1: Ready.send_early (engines that leave it empty behave as in 1.0).
 # 1.2: an Append may replace the entries from its first index on, in one record, and a
 # CompactTo may keep the entries after its snapshot whatever the entry at its index.
-CONTRACT_VERSION = "1.2"
+# 1.3: the store contract (`keel.data.store.Store`): what `keel_stores` factories build.
+CONTRACT_VERSION = "1.3"
 
 hookimpl = pluggy.HookimplMarker(PROJECT)
 

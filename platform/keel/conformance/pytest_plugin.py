@@ -16,6 +16,11 @@ its `ConsensusPlugin` registration. The consensus conformance suite
 their own engine with
 
     pytest --pyargs keel.conformance.suite --consensus NAME
+
+A test that takes the `store_plugin` fixture runs once per installed store
+(`--store NAME`, repeatable, narrows that), getting its `StorePlugin`
+registration: `pytest --pyargs keel.conformance.suite --store NAME` checks a
+store author's plugin.
 """
 
 from __future__ import annotations
@@ -36,19 +41,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--seeds", type=int, default=None, help="seeds per test marked @pytest.mark.seeds(n), instead of n")
     group.addoption("--consensus", action="append", default=None, metavar="NAME",
                     help="run consensus conformance tests against this engine only (repeatable)")
+    group.addoption("--store", action="append", default=None, metavar="NAME",
+                    help="run store conformance tests against this store only (repeatable)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "seeds(n): run this test once per seed 0..n-1 (the `seed` fixture)")
     config.addinivalue_line("markers", "conformance: a conformance check; `make conformance` runs these with many seeds")
     if config.getoption("consensus"):
-        _consensus_engines(config.getoption("consensus"))  # a misspelled name is a usage error, before collection
+        _installed("consensus", config.getoption("consensus"))  # a misspelled name is a usage error, before collection
+    if config.getoption("store"):
+        _installed("store", config.getoption("store"))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "consensus_plugin" in metafunc.fixturenames:
-        engines = _consensus_engines(metafunc.config.getoption("consensus"))
-        metafunc.parametrize("consensus_plugin", engines, ids=[e.name for e in engines])
+    for kind in ("consensus", "store"):
+        if f"{kind}_plugin" in metafunc.fixturenames:
+            found = _installed(kind, metafunc.config.getoption(kind))
+            metafunc.parametrize(f"{kind}_plugin", found, ids=[p.name for p in found])
     if "seed" not in metafunc.fixturenames:
         return
     forced = metafunc.config.getoption("seed")
@@ -63,16 +73,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("seed", seeds, ids=[str(s) for s in seeds])
 
 
-def _consensus_engines(asked: list[str] | None) -> list[Any]:
-    from keel import plugins  # noqa: PLC0415 - only sessions with consensus tests load plugins
+def _installed(kind_name: str, asked: list[str] | None) -> list[Any]:
+    """The installed plugins of one kind (`consensus`, `store`), or those `asked` for by name."""
+    from keel import plugins  # noqa: PLC0415 - only sessions with conformance tests load plugins
     from keel.contract import Kind  # noqa: PLC0415
 
+    kind = Kind(kind_name)
     loaded = plugins.load()
-    names = asked or list(loaded.names(Kind.CONSENSUS))
+    names = asked or list(loaded.names(kind))
     if not names:
-        raise pytest.UsageError("no consensus plugin is installed; the consensus conformance tests need one")
+        raise pytest.UsageError(f"no {kind_name} plugin is installed; the {kind_name} conformance tests need one")
     try:
-        return [loaded.get(Kind.CONSENSUS, name, field="--consensus") for name in names]
+        return [loaded.get(kind, name, field=f"--{kind_name}") for name in names]
     except Exception as exc:  # a ConfigError naming the installed engines
         raise pytest.UsageError(str(exc)) from None
 

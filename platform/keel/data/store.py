@@ -25,6 +25,12 @@ a plain sans-I/O object (no I/O, no clock, no randomness of its own):
   checks these laws for any store.
 - `read(record, op)` is what a read returns from a (merged) record; None
   when the key holds nothing (absent, or deleted).
+- `check_record(record)` refuses a record that came from disk or a peer
+  and is not one this store makes (ValueError naming what is wrong), so a
+  damaged or hostile record is dropped before `merge` sees it.
+- `examples` are write operations the conformance suite draws from to
+  test the store's laws and its replication (a few of each kind, with
+  small arguments so that draws collide).
 - `collectable(record, now)`: the record is a tombstone that every replica
   has had time to learn of (the store's grace period has passed since
   `now`'s wall time), so the host may drop it. A replica that missed the
@@ -43,7 +49,7 @@ bytes, so equal meaning in different shapes would never converge.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -86,6 +92,7 @@ class Store(Protocol):
     """A bucket's semantics, built by `StorePlugin.create(options)`; see the module docstring."""
 
     operations: Mapping[str, OpKind]
+    examples: Sequence[Operation]
 
     def check(self, op: Operation) -> None:
         """Refuse `op` if this store cannot perform it.
@@ -97,6 +104,14 @@ class Store(Protocol):
 
     def apply(self, record: Any | None, op: Operation, ctx: ApplyContext) -> Any:
         """The record a write makes at the replica that holds `record`."""
+
+    def check_record(self, record: Any) -> None:
+        """Refuse a record from disk or a peer that this store would never make.
+
+        Raises:
+            ValueError: `record` is not of this store's shape; the message
+                says what is wrong.
+        """
 
     def merge(self, a: Any, b: Any) -> Any:
         """Two replicas' records joined: commutative, associative, idempotent."""
