@@ -15,6 +15,7 @@ __all__ = [
     "LeaseExpired",
     "NotLeader",
     "PluginError",
+    "ReservedKey",
     "SessionExpired",
     "StorageError",
     "Unavailable",
@@ -70,6 +71,10 @@ class Compacted(KeelError):
 
 class LeaseExpired(KeelError):
     """The lease expired or was revoked; whatever it protected is gone."""
+
+
+class ReservedKey(KeelError):
+    """A client asked to write or delete a key under the prefix only keel itself writes."""
 
 
 class SessionExpired(KeelError):

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from keel.core.api import Compare, Delete, KeyValue, LeaseGrant, Put, Range, Txn
 from keel.core.txn import TARGETS, check_ops, holds
-from keel.errors import KeelError, LeaseExpired
+from keel.core.api.system import reserved
+from keel.errors import KeelError, LeaseExpired, ReservedKey
 
 RUNS = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 KV = KeyValue(b"k", b"m", create_revision=3, mod_revision=7, version=2, lease=9)
@@ -142,12 +143,24 @@ def test_a_key_put_twice_is_refused():
     [Delete(b"a"), Put(b"a", b"1")],
     [Delete(b"a", prefix=True), Put(b"ab", b"1")],
     [Put(b"a\xff", b"1"), Delete(b"a", prefix=True)],
-    [Delete(b"", prefix=True), Put(b"x", b"1")],
+    [Delete(b"x", prefix=True), Put(b"x", b"1")],
     [Delete(b"\xff", prefix=True), Put(b"\xff\xff\x01", b"1")],
 ])
 def test_a_put_inside_a_deleted_range_is_refused_whatever_the_order(ops):
     with pytest.raises(KeelError, match="both put and deleted"):
         check_ops(ops, no_leases)
+
+
+@pytest.mark.parametrize("op", [
+    Put(b"keel/data/map", b"junk"),
+    Delete(b"keel/buckets/default"),
+    Delete(b"keel/", prefix=True),
+    Delete(b"ke", prefix=True),
+    Delete(b"", prefix=True),
+])
+def test_a_write_to_keels_own_keys_is_refused_naming_the_prefix(op):
+    with pytest.raises(ReservedKey, match="keys under keel/ are keel's own"):
+        check_ops([Put(b"fine", b"1"), op], no_leases)
 
 
 @pytest.mark.parametrize("ops", [
@@ -183,6 +196,7 @@ def test_only_put_delete_and_range_run_inside_a_transaction(op):
 @RUNS
 def test_check_ops_refuses_exactly_the_puts_a_delete_covers(puts, deletes):
     """Against the naive rule: a put conflicts when a delete names its key or a prefix of it."""
+    deletes = [(k, p) for k, p in deletes if not reserved(k, prefix=p)]  # keel's own keys: refused whatever else
     ops = [Put(k, b"v") for k in puts] + [Delete(k, prefix=p) for k, p in deletes]
     conflict = any(k.startswith(d) if p else k == d for k in puts for d, p in deletes)
     if conflict:

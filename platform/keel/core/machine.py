@@ -42,12 +42,16 @@ from keel.core.api import (
     LeaseGrant, LeaseGrantReply, LeaseRevoke, LeaseRevokeReply, Lock, LockReply, Put, PutReply, Range, RangeReply,
     ReleaseReply, Resign, SESSION_WINDOW, Txn, TxnReply, Unlock,
 )
+from keel.core.api.system import (
+    BUCKET_PREFIX, MAX_MEMBER_INFO, RESERVED_PREFIX, CreateBucket, RegisterMember, member_key, reserved,
+)
 from keel.core.leases import LeaseTable
 from keel.core.sessions import SessionTable
 from keel.core.snapshot import capture, decode_snapshot, encode_snapshot
 from keel.core.store import KeyStore, Writes
 from keel.core.txn import check_ops, holds
-from keel.errors import KeelError, LeaseExpired, WireError
+from keel.data.bucket import Bucket
+from keel.errors import KeelError, LeaseExpired, ReservedKey, WireError
 from keel.transport.envelope import ErrorReply, error_reply
 from keel.wire import AnyMessage, message
 
@@ -161,13 +165,46 @@ class CoreMachine:
         if isinstance(op, (Lock, Campaign)):
             return self._queue(op)
         if isinstance(op, (Unlock, Resign)):
+            queue = LOCK_PREFIX if isinstance(op, Unlock) else ELECTION_PREFIX
+            if not op.key.startswith(queue):
+                raise KeelError(f"{type(op).__name__.lower()}: key {op.key!r} is not under {queue.decode()}")
             writes = self.store.writes()
             for kv in writes.delete(op.key):
                 self.leases.attach(kv.key, kv.lease, 0)
             return ReleaseReply(writes.close())
+        if isinstance(op, RegisterMember):
+            return self._register(op)
+        if isinstance(op, CreateBucket):
+            return self._create_bucket(op)
         raise KeelError(f"{type(op).__name__} is not a request the core applies")
 
+    def _register(self, op: RegisterMember) -> PutReply:
+        if not isinstance(op.node, str) or not 0 < len(op.node) <= MAX_NAME or "/" in op.node:
+            raise KeelError(f"register member: node id {op.node!r}: 1 to {MAX_NAME} characters without '/'")
+        if len(op.info) > MAX_MEMBER_INFO:
+            raise KeelError(f"register member {op.node}: {len(op.info)} bytes of info exceed {MAX_MEMBER_INFO}")
+        if op.lease not in self.leases:
+            raise LeaseExpired(f"register member {op.node}: lease {op.lease} does not exist")
+        writes = self.store.writes()
+        key = member_key(op.node)
+        before = writes.put(key, op.info, op.lease)
+        self.leases.attach(key, before.lease if before else 0, op.lease)
+        return PutReply(writes.close(), None)
+
+    def _create_bucket(self, op: CreateBucket) -> PutReply:
+        bucket = Bucket.from_bytes(op.bucket)
+        key = BUCKET_PREFIX + bucket.name.encode()
+        held = self.store.get(key)
+        if held is not None:
+            if held.value == op.bucket:
+                return PutReply(self.store.revision, None)
+            raise KeelError(f"bucket {bucket.name} exists with other settings (keel bucket show {bucket.name})")
+        writes = self.store.writes()
+        writes.put(key, op.bucket, 0)
+        return PutReply(writes.close(), None)
+
     def _write(self, writes: Writes, op: Put | Delete) -> PutReply | DeleteReply:
+        _check_writable(op)
         if isinstance(op, Put):
             if op.lease and op.lease not in self.leases:
                 raise LeaseExpired(f"put {op.key!r}: lease {op.lease} does not exist (expired or revoked)")
@@ -287,6 +324,13 @@ class CoreMachine:
             WireError: the blob is not a snapshot this code can read.
         """
         decode_snapshot(self, blob)
+
+
+def _check_writable(op: Put | Delete) -> None:
+    if reserved(op.key, prefix=isinstance(op, Delete) and op.prefix):
+        what = "delete the prefix" if isinstance(op, Delete) and op.prefix else type(op).__name__.lower()
+        raise ReservedKey(f"{what} {op.key!r}: keys under {RESERVED_PREFIX.decode()} are keel's own; "
+                          "clients may read and watch them, not write them")
 
 
 def _within(kvs: list[KeyValue]) -> list[KeyValue]:

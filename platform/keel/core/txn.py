@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from keel.core.api import Compare, Delete, KeyValue, Put, Range
+from keel.core.api.system import RESERVED_PREFIX, reserved
 from keel.core.store import prefix_end
-from keel.errors import KeelError, LeaseExpired
+from keel.errors import KeelError, LeaseExpired, ReservedKey
 
 __all__ = ["TARGETS", "check_ops", "holds"]
 
@@ -61,6 +62,9 @@ def check_ops(ops: Iterable[Any], lease_exists: Callable[[int], bool]) -> None:
     puts: set[bytes] = set()
     deletes: list[Delete] = []
     for op in ops:
+        if isinstance(op, (Put, Delete)) and reserved(op.key, prefix=isinstance(op, Delete) and op.prefix):
+            raise ReservedKey(f"txn: {type(op).__name__.lower()} {op.key!r}: keys under "
+                              f"{RESERVED_PREFIX.decode()} are keel's own; clients may read and watch them")
         if isinstance(op, Put):
             if op.key in puts:
                 raise KeelError(f"txn: key {op.key!r} is written twice in one transaction")

@@ -44,6 +44,7 @@ _KINDS: dict[str, type[errors.KeelError]] = {
     "compacted": errors.Compacted,
     "lease_expired": errors.LeaseExpired,
     "session_expired": errors.SessionExpired,
+    "reserved_key": errors.ReservedKey,
     "error": errors.KeelError,
 }
 

@@ -15,9 +15,11 @@ carries the keyspace revision it was served at.
 Locks and elections are keys too, so watches and ranges see them: a lock
 `name`'s queue is `keel/lock/<name>/<lease id, 16 hex digits>`, an
 election's candidates `keel/election/<name>/<lease id>`, each attached to
-its lease; the first by create revision holds the lock or leads. Like etcd,
-keel does not stop a client from writing or deleting those keys itself:
-deleting one releases that lock.
+its lease; the first by create revision holds the lock or leads. They live
+under the reserved prefix `keel/` with every other key keel writes for
+itself (`keel.core.api.system`): clients read and watch those keys, and
+change them only through the typed requests (`Unlock` deletes a lock key,
+`Put` under `keel/` is refused with `ReservedKey`).
 
 Errors come back as typed errors (`keel.errors`): `NotLeader` with a hint,
 `Compacted` for a watch from a forgotten revision, `LeaseExpired` for a
@@ -32,6 +34,7 @@ from keel.core.api.leases import LeaseGrant, LeaseGrantReply, LeaseKeepAlive, Le
 from keel.core.api.locks import Campaign, CampaignReply, Leader, LeaderReply, Lock, LockReply, ReleaseReply, Resign, \
     Unlock
 from keel.core.api.node import SESSION_WINDOW, Batch, BatchReply, Call, ChangeMembership, CoreStatus, CoreStatusReply, MembershipReply
+from keel.core.api.system import CommitMap, CommitMapReply, CreateBucket, RegisterMember
 from keel.core.api.watches import Watch, WatchReply
 
 __all__ = [
@@ -46,6 +49,9 @@ __all__ = [
     "Compact",
     "CompactReply",
     "Compare",
+    "CreateBucket",
+    "CommitMap",
+    "CommitMapReply",
     "CoreStatus",
     "CoreStatusReply",
     "Delete",
@@ -67,6 +73,7 @@ __all__ = [
     "PutReply",
     "Range",
     "RangeReply",
+    "RegisterMember",
     "ReleaseReply",
     "Resign",
     "Txn",
@@ -77,4 +84,5 @@ __all__ = [
 ]
 
 # Requests that go through the log (and so need a session sequence number).
-MUTATIONS = (Put, Delete, Txn, Compact, LeaseGrant, LeaseRevoke, Lock, Unlock, Campaign, Resign)
+MUTATIONS = (Put, Delete, Txn, Compact, LeaseGrant, LeaseRevoke, Lock, Unlock, Campaign, Resign, RegisterMember,
+             CreateBucket, CommitMap)
