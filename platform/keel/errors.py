@@ -16,6 +16,9 @@ __all__ = [
     "NotLeader",
     "PluginError",
     "ReservedKey",
+    "TooFewReplicas",
+    "UnknownBucket",
+    "UnsupportedOperation",
     "SessionExpired",
     "StorageError",
     "Unavailable",
@@ -71,6 +74,22 @@ class Compacted(KeelError):
 
 class LeaseExpired(KeelError):
     """The lease expired or was revoked; whatever it protected is gone."""
+
+
+class TooFewReplicas(Unavailable):
+    """Fewer replicas of a key's partition answered in time than the request needed; the message says how many.
+
+    For a write, the replicas that did acknowledge keep it, and repair
+    brings it to the rest: it may take effect although the call failed.
+    """
+
+
+class UnknownBucket(KeelError):
+    """The request names a bucket the cluster's bucket table does not hold."""
+
+
+class UnsupportedOperation(KeelError):
+    """The bucket's store has no such operation, or its arguments are wrong."""
 
 
 class ReservedKey(KeelError):

@@ -56,13 +56,9 @@ import attrs
 
 from keel import wire
 from keel.data.hlc import Timestamp
-from keel.errors import KeelError
+from keel.errors import UnsupportedOperation
 
 __all__ = ["ApplyContext", "OpKind", "Operation", "Store", "UnsupportedOperation", "decode_record", "encode_record"]
-
-
-class UnsupportedOperation(KeelError):
-    """The bucket's store has no such operation, or its arguments are wrong."""
 
 
 class OpKind(enum.Enum):

@@ -45,6 +45,9 @@ _KINDS: dict[str, type[errors.KeelError]] = {
     "lease_expired": errors.LeaseExpired,
     "session_expired": errors.SessionExpired,
     "reserved_key": errors.ReservedKey,
+    "too_few_replicas": errors.TooFewReplicas,
+    "unknown_bucket": errors.UnknownBucket,
+    "unsupported_operation": errors.UnsupportedOperation,
     "error": errors.KeelError,
 }
 

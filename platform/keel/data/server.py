@@ -1,0 +1,482 @@
+"""DataServer: one data node's service logic, sans-I/O, for the Trio runtime and the simulator alike.
+
+Theory of operation. The driver feeds the server the cluster's partition map
+and bucket table (followed from the core by watch), the time (`tick`),
+client calls (`request(ref, call)`) and peer messages (`receive`); the
+server answers through `poll()`: records to persist, then messages to
+peers and replies to clients, which leave only once everything persisted
+so far is durable. So an acknowledgement, to a client or a peer, always
+follows the durability of what it acknowledges.
+
+- **Coordinating.** A `DataCall` arrives at any node. One that is not a
+  replica of the key's partition hands it to a replica (`Coordinate`) and
+  relays the answer. A replica coordinates itself:
+  - a write is checked by the bucket's store, stamped by the node's hybrid
+    clock, applied to the local record (`Store.apply`) and merged there; the
+    record it made goes to the partition's other writers as `ReplicaMerge`.
+    The call succeeds once `w` replicas, this one included, hold it
+    durably; when the deadline comes first it fails with `TooFewReplicas`
+    naming how many did (those keep it; repair spreads it).
+  - a read asks every reader of the partition (`ReplicaRead`) and answers
+    from the merge of the first `r` records, itself included; every replica
+    that answered with less than the merge is sent the merge (read repair).
+- **Replicating.** A `ReplicaMerge` is merged into the local record and
+  acknowledged once durable. A node that its own map does not name as a
+  writer of the partition refuses (`ReplicaRefused`, with its epoch), so a
+  coordinator with an old map does not count it.
+- **Clocks.** Every peer message carries the sender's hybrid clock; the
+  receiver moves past it, so a write stamped after it orders after every
+  write the node has heard of. The clock's high water goes into every
+  persisted batch and starts the next incarnation (`clock_floor`).
+
+Records are canonical CBOR bytes here (`encode_record`); the store sees
+them decoded. A record from a peer that does not decode or that the store
+refuses (`check_record`) is dropped and reported as a `BadRecord` event; the
+node goes on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import attrs
+
+from keel import wire
+from keel.config import build
+from keel.data.api import (
+    Coordinate, Coordinated, DataCall, DataReply, ReplicaAck, ReplicaMerge, ReplicaRead, ReplicaRecord,
+    ReplicaRefused,
+)
+from keel.data.bucket import Bucket
+from keel.data.hlc import ClockAhead, HybridClock, Timestamp
+from keel.data.partition_map import PartitionMap, partition_of
+from keel.data.store import ApplyContext, OpKind, Operation, Store, decode_record, encode_record
+from keel.errors import KeelError, PluginError, TooFewReplicas, Unavailable, UnknownBucket, WireError
+from keel.transport.envelope import ErrorReply, error_reply
+
+__all__ = ["MAX_TIMEOUT_S", "BadRecord", "DataOutput", "DataServer", "MemoryRecords", "RecordStore", "Stored",
+           "StoredBatch"]
+
+MAX_TIMEOUT_S = 60.0  # the longest a call may ask its coordinator to wait for replicas
+MAX_KEY = 4096  # bytes in a data key
+
+
+class RecordStore(Protocol):
+    """Where a node's records live: written at once (visible to `get`), durable once persisted."""
+
+    def get(self, bucket: str, partition: int, key: bytes) -> bytes | None: ...
+
+    def put(self, bucket: str, partition: int, key: bytes, record: bytes | None) -> None: ...
+
+
+@attrs.frozen
+class Stored:
+    """One record to persist (None: drop the key)."""
+
+    bucket: str
+    partition: int
+    key: bytes
+    record: bytes | None
+
+
+@attrs.frozen
+class StoredBatch:
+    """What one poll persists: records and the clock's high water, in one transaction."""
+
+    records: tuple[Stored, ...]
+    high_water: int
+
+
+class MemoryRecords:
+    """Records in a dict: the simulator's and the tests' `RecordStore`, rebuilt from persisted batches."""
+
+    def __init__(self, batches: tuple[Any, ...] = ()) -> None:
+        self.held: dict[tuple[str, int, bytes], bytes] = {}
+        self.high_water = 0
+        for batch in batches:
+            if isinstance(batch, StoredBatch):
+                for item in batch.records:
+                    self.put(item.bucket, item.partition, item.key, item.record)
+                self.high_water = max(self.high_water, batch.high_water)
+
+    def get(self, bucket: str, partition: int, key: bytes) -> bytes | None:
+        return self.held.get((bucket, partition, key))
+
+    def put(self, bucket: str, partition: int, key: bytes, record: bytes | None) -> None:
+        if record is None:
+            self.held.pop((bucket, partition, key), None)
+        else:
+            self.held[(bucket, partition, key)] = record
+
+
+@attrs.frozen
+class BadRecord:
+    """Event: a record from a peer was dropped (it did not decode, or its store refused it)."""
+
+    src: str
+    bucket: str
+    key: bytes
+    reason: str
+
+
+@attrs.frozen
+class DataOutput:
+    """What the driver must do after a poll: persist, then (once durable) send and reply."""
+
+    persist: tuple[StoredBatch, ...] = ()
+    send: tuple[tuple[str, Any], ...] = ()  # (peer, message)
+    replies: tuple[tuple[Any, Any], ...] = ()  # (ref, DataReply or ErrorReply)
+    events: tuple[Any, ...] = ()
+
+
+@attrs.define
+class _Call:
+    """A call this node coordinates (or handed to a replica), waiting for answers."""
+
+    ref: Any
+    call: DataCall
+    bucket: Bucket
+    store: Store | None
+    partition: int
+    op: Operation
+    need: int
+    deadline: float
+    asked: tuple[str, ...] = ()
+    acks: set[str] = attrs.Factory(set)
+    records: dict[str, bytes] = attrs.Factory(dict)  # reads: replica -> its record (b"" for none)
+    forwarded: bool = False
+
+
+class DataServer:
+    """The data service of one node; see the module doc."""
+
+    def __init__(self, node_id: str, *, stores: Mapping[str, Any], records: RecordStore, rng: random.Random,
+                 clock_floor: int = 0) -> None:
+        """`stores`: the installed store plugins by name; `clock_floor`: the high water a previous incarnation persisted."""
+        self.node_id = node_id
+        self.plugins = dict(stores)
+        self.records = records
+        self.rng = rng
+        self.clock = HybridClock(node_id, floor=clock_floor)
+        self.map: PartitionMap | None = None
+        self.buckets: dict[str, Bucket] = {}
+        self._stores: dict[str, tuple[Bucket, Store | KeelError]] = {}
+        self.now = 0.0
+        self.wall_us = 0
+        self._ids = itertools.count(1)
+        self._calls: dict[int, _Call] = {}
+        self._staged: list[Stored] = []
+        self._send: list[tuple[str, Any]] = []
+        self._replies: list[tuple[Any, Any]] = []
+        self._events: list[Any] = []
+
+    # --- what the core says -------------------------------------------------------------------
+
+    def set_map(self, pmap: PartitionMap) -> None:
+        """Follow a newer partition map (an older one than held is ignored)."""
+        if self.map is None or pmap.epoch > self.map.epoch:
+            self.map = pmap
+
+    def set_buckets(self, buckets: Mapping[str, Bucket]) -> None:
+        """Follow the bucket table as the core holds it now."""
+        self.buckets = dict(buckets)
+
+    @property
+    def epoch(self) -> int:
+        return self.map.epoch if self.map is not None else 0
+
+    # --- inputs -------------------------------------------------------------------------------
+
+    def tick(self, now: float, wall: float | None = None) -> None:
+        """Time is `now` (seconds, for deadlines); `wall` is the Unix time for the hybrid clock (default `now`)."""
+        self.now = now
+        self.wall_us = int((now if wall is None else wall) * 1_000_000)
+        for cid in [cid for cid, c in self._calls.items() if c.deadline <= now]:
+            self._expire(self._calls.pop(cid))
+
+    def request(self, ref: Any, body: Any) -> None:
+        """A client's request; its answer leaves in a later poll as `(ref, reply)`."""
+        if not isinstance(body, DataCall):
+            self._replies.append((ref, error_reply(KeelError(
+                f"request {type(body).__name__}: a data node serves DataCall"))))
+            return
+        try:
+            self._coordinate(ref, body)
+        except KeelError as exc:
+            self._replies.append((ref, error_reply(exc)))
+
+    def receive(self, src: str, message: Any) -> None:
+        """A message from peer `src`."""
+        clock = getattr(message, "clock", None)
+        if clock is not None:
+            try:
+                self.clock.observe(Timestamp(*clock), self.wall_us)
+            except ClockAhead as exc:
+                self._events.append(BadRecord(src, "", b"", str(exc)))
+                return
+        if isinstance(message, ReplicaMerge):
+            self._merge_from(src, message)
+        elif isinstance(message, ReplicaRead):
+            self._read_for(src, message)
+        elif isinstance(message, ReplicaAck):
+            call = self._calls.get(message.id)
+            if call is not None and src in call.asked:
+                call.acks.add(src)
+                self._settle(message.id)
+        elif isinstance(message, ReplicaRecord):
+            call = self._calls.get(message.id)
+            if call is not None and src in call.asked and call.store is not None:
+                if self._valid(src, call.bucket, call.store, call.call.key, message.record):
+                    call.records[src] = message.record
+                    self._settle(message.id)
+        elif isinstance(message, ReplicaRefused):
+            self._events.append(message)
+        elif isinstance(message, Coordinate):
+            self._coordinate((src, message.id), message.call, handed=True)
+        elif isinstance(message, Coordinated):
+            call = self._calls.pop(message.id, None)
+            if call is not None and call.forwarded and call.asked == (src,):
+                self._replies.append((call.ref, message.reply))
+
+    def poll(self) -> DataOutput:
+        """Return, and forget, everything asked for since the last poll."""
+        persist = ()
+        if self._staged:
+            persist = (StoredBatch(tuple(self._staged), self.clock.high_water),)
+            self._staged = []
+        replies = []
+        for ref, reply in self._replies:
+            if isinstance(ref, tuple) and len(ref) == 2 and ref[0] == _HANDED:
+                self._send.append((ref[1][0], Coordinated(ref[1][1], reply)))
+            else:
+                replies.append((ref, reply))
+        out = DataOutput(persist=persist, send=tuple(self._send), replies=tuple(replies), events=tuple(self._events))
+        self._send, self._replies, self._events = [], [], []
+        return out
+
+    # --- coordinating ----------------------------------------------------------------------------
+
+    def _coordinate(self, ref: Any, call: DataCall, *, handed: bool = False) -> None:
+        if handed:
+            ref = (_HANDED, ref)
+        bucket, store = self._store(call.bucket)
+        if not isinstance(call.key, bytes) or not 0 < len(call.key) <= MAX_KEY:
+            raise KeelError(f"key: 1 to {MAX_KEY} bytes, not {len(call.key) if isinstance(call.key, bytes) else call.key!r}")
+        try:
+            args = wire.decode_plain(call.args, "args")
+        except WireError as exc:
+            raise KeelError(f"{call.op}: {exc}") from None
+        if not isinstance(args, list):
+            raise KeelError(f"{call.op}: args must be a list")
+        op = Operation(call.op, tuple(args))
+        store.check(op)
+        n, r, w = (getattr(call, x) or getattr(bucket, x) for x in ("n", "r", "w"))
+        if not 0 < call.timeout <= MAX_TIMEOUT_S:
+            raise KeelError(f"timeout {call.timeout:g} s: above 0 and at most {MAX_TIMEOUT_S:g} s")
+        if self.map is None:
+            raise Unavailable(f"data node {self.node_id} has no partition map yet; retry")
+        for name, value in (("r", r), ("w", w)):
+            if not 0 < value <= n:
+                raise KeelError(f"{name}={value}: from 1 to n={n}")
+        partition = partition_of(call.key, self.map.partitions)
+        kind = store.operations[op.name]
+        writers = self._replicas(partition, n, kind)
+        deadline = self.now + call.timeout
+        cid = next(self._ids)
+        if self.node_id not in writers:
+            if handed or not writers:
+                raise Unavailable(f"partition {partition} has no replica this node can reach (map epoch {self.epoch})")
+            target = writers[self.rng.randrange(len(writers))]
+            self._calls[cid] = _Call(ref, call, bucket, None, partition, op, 1, deadline, asked=(target,),
+                                     forwarded=True)
+            self._send.append((target, Coordinate(cid, call, self.epoch)))
+            return
+        need = w if kind is OpKind.WRITE else r
+        if need > len(writers):
+            raise TooFewReplicas(f"{op.name} {call.key!r}: {'w' if kind is OpKind.WRITE else 'r'}={need} but "
+                                 f"partition {partition} has {len(writers)} replica(s) in map epoch {self.epoch}")
+        others = tuple(node for node in writers if node != self.node_id)
+        pending = _Call(ref, call, bucket, store, partition, op, need, deadline, asked=others)
+        self._calls[cid] = pending
+        clock = self._clock()
+        if kind is OpKind.WRITE:
+            stamp = self.clock.now(self.wall_us)
+            here = self._record(bucket, partition, call.key, store)
+            made = store.apply(here, op, ApplyContext(stamp=stamp, node=self.node_id))
+            made_bytes = encode_record(made)
+            self._keep(bucket, partition, call.key, store, here, made)
+            pending.acks.add(self.node_id)
+            for node in others:
+                self._send.append((node, ReplicaMerge(cid, bucket.name, partition, call.key, made_bytes,
+                                                      _plain(stamp), self.epoch)))
+        else:
+            held = self.records.get(bucket.name, partition, call.key)
+            pending.records[self.node_id] = held or b""
+            for node in others:
+                self._send.append((node, ReplicaRead(cid, bucket.name, partition, call.key, clock, self.epoch)))
+        self._settle(cid)
+
+    def _replicas(self, partition: int, n: int, kind: OpKind) -> tuple[str, ...]:
+        """The replicas a call on `partition` goes to: all its writers (or readers), or its first `n` owners."""
+        assert self.map is not None
+        nodes = self.map.replicas_for(partition) if kind is OpKind.WRITE else \
+            (self.map.readers_for(partition) or self.map.replicas_for(partition))
+        if n >= self.map.replicas:
+            return nodes
+        # A bucket with fewer replicas than the cluster's keeps its keys on the first n owners
+        # (a partition on the move streams every bucket's records to its new owner anyway).
+        return (self.map.readers_for(partition) or nodes)[:n]
+
+    def _settle(self, cid: int) -> None:
+        call = self._calls.get(cid)
+        if call is None or call.forwarded:
+            return
+        if call.store is None:
+            return
+        kind = call.store.operations[call.op.name]
+        if kind is OpKind.WRITE:
+            if len(call.acks) >= call.need:
+                del self._calls[cid]
+                self._replies.append((call.ref, DataReply(wire.encode_plain(None), self.epoch, len(call.acks))))
+            return
+        if len(call.records) < call.need:
+            return
+        del self._calls[cid]
+        merged = None
+        for record in call.records.values():
+            if record:
+                value = decode_record(record, "record")
+                merged = value if merged is None else call.store.merge(merged, value)
+        if merged is not None:
+            merged_bytes = encode_record(merged)
+            for node, record in call.records.items():
+                if record == merged_bytes:
+                    continue
+                if node == self.node_id:
+                    here = self._record(call.bucket, call.partition, call.call.key, call.store)
+                    self._keep(call.bucket, call.partition, call.call.key, call.store, here, merged)
+                else:  # read repair: the stale replica gets the merge, no answer wanted
+                    self._send.append((node, ReplicaMerge(0, call.bucket.name, call.partition, call.call.key,
+                                                          merged_bytes, self._clock(), self.epoch)))
+        result = call.store.read(merged, call.op)
+        self._replies.append((call.ref, DataReply(wire.encode_plain(result), self.epoch, len(call.records))))
+
+    def _expire(self, call: _Call) -> None:
+        if call.forwarded:
+            self._replies.append((call.ref, error_reply(TooFewReplicas(
+                f"{call.op.name} {call.call.key!r}: replica {call.asked[0]} did not answer within "
+                f"{call.call.timeout:g} s"))))
+            return
+        assert call.store is not None
+        kind = call.store.operations[call.op.name]
+        got = len(call.acks) if kind is OpKind.WRITE else len(call.records)
+        total = len(call.asked) + 1
+        if kind is OpKind.WRITE:
+            what = (f"{got} of {total} replicas acknowledged within {call.call.timeout:g} s, {call.need} needed; "
+                    "those that did keep the write and repair spreads it")
+        else:
+            what = f"{got} of {total} replicas answered within {call.call.timeout:g} s, {call.need} needed"
+        self._replies.append((call.ref, error_reply(TooFewReplicas(
+            f"{call.op.name} {call.call.key!r} in bucket {call.bucket.name}: {what}"))))
+
+    # --- replicating -----------------------------------------------------------------------------
+
+    def _merge_from(self, src: str, msg: ReplicaMerge) -> None:
+        refused = self._refusal(msg.bucket, msg.partition)
+        if refused:
+            if msg.id:
+                self._send.append((src, ReplicaRefused(msg.id, self.epoch, refused)))
+            return
+        bucket, store = self._stores[msg.bucket]
+        assert not isinstance(store, KeelError)
+        if not self._valid(src, bucket, store, msg.key, msg.record):
+            return
+        here = self._record(bucket, msg.partition, msg.key, store)
+        self._keep(bucket, msg.partition, msg.key, store, here, decode_record(msg.record, "record"))
+        if msg.id:
+            self._send.append((src, ReplicaAck(msg.id, self._clock())))
+
+    def _read_for(self, src: str, msg: ReplicaRead) -> None:
+        refused = self._refusal(msg.bucket, msg.partition)
+        if refused:
+            self._send.append((src, ReplicaRefused(msg.id, self.epoch, refused)))
+            return
+        held = self.records.get(msg.bucket, msg.partition, msg.key)
+        self._send.append((src, ReplicaRecord(msg.id, held or b"", self._clock())))
+
+    def _refusal(self, bucket: str, partition: int) -> str:
+        """Why this node will not keep records of `partition` in `bucket` ("" when it will)."""
+        if self.map is None:
+            return "no partition map yet"
+        if not 0 <= partition < self.map.partitions:
+            return f"no partition {partition}"
+        if self.node_id not in self.map.replicas_for(partition):
+            return f"not a replica of partition {partition}"
+        try:
+            self._store(bucket)
+        except KeelError as exc:
+            return str(exc)
+        return ""
+
+    # --- records -----------------------------------------------------------------------------
+
+    def _record(self, bucket: Bucket, partition: int, key: bytes, store: Store) -> Any | None:
+        held = self.records.get(bucket.name, partition, key)
+        return None if held is None else decode_record(held, "stored record")
+
+    def _keep(self, bucket: Bucket, partition: int, key: bytes, store: Store, here: Any | None, new: Any) -> None:
+        """Store `merge(here, new)` for the key, if it changes anything."""
+        merged = new if here is None else store.merge(here, new)
+        data = encode_record(merged)
+        if here is not None and encode_record(here) == data:
+            return
+        self.records.put(bucket.name, partition, key, data)
+        self._staged.append(Stored(bucket.name, partition, key, data))
+
+    def _valid(self, src: str, bucket: Bucket, store: Store, key: bytes, data: bytes) -> bool:
+        if not data:
+            return True  # a replica that holds nothing
+        try:
+            store.check_record(decode_record(data, "record"))
+        except (WireError, ValueError) as exc:
+            self._events.append(BadRecord(src, bucket.name, key, str(exc)))
+            return False
+        return True
+
+    def _store(self, name: str) -> tuple[Bucket, Store]:
+        bucket = self.buckets.get(name)
+        if bucket is None:
+            raise UnknownBucket(f"bucket {name!r} does not exist (keel bucket list; keel bucket create)")
+        cached = self._stores.get(name)
+        if cached is None or cached[0] != bucket:
+            cached = (bucket, self._build(bucket))
+            self._stores[name] = cached
+        if isinstance(cached[1], KeelError):
+            raise cached[1]
+        return cached  # type: ignore[return-value]
+
+    def _build(self, bucket: Bucket) -> Store | KeelError:
+        plugin = self.plugins.get(bucket.store)
+        if plugin is None:
+            installed = ", ".join(sorted(self.plugins)) or "none"
+            return PluginError(f"bucket {bucket.name} uses store {bucket.store!r}, which data node {self.node_id} "
+                               f"lacks (installed: {installed})")
+        try:
+            options = build(plugin.options, bucket.options, f"bucket {bucket.name} options") \
+                if plugin.options is not None else None
+            return plugin.create(options)
+        except KeelError as exc:
+            return exc
+
+    def _clock(self) -> tuple[int, int, str]:
+        return _plain(self.clock.now(self.wall_us))
+
+
+_HANDED = "handed"  # marks a reply that goes back to the node that handed the call over
+
+
+def _plain(stamp: Timestamp) -> tuple[int, int, str]:
+    return (stamp.wall, stamp.logical, stamp.node)

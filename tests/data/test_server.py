@@ -1,0 +1,103 @@
+"""The data server's mechanics: quorum writes and reads, read repair, refusals, typed errors, durability."""
+
+from __future__ import annotations
+
+import pytest
+
+from keel.data.api import ReplicaMerge
+from keel.data.bucket import Bucket
+from keel.data.partition_map import Placement
+
+from .cluster import Cluster
+
+
+def test_a_write_acknowledged_by_w_replicas_is_read_back_from_any_node():
+    c = Cluster()
+    reply = c.call("d1", b"k", "put", b"v")
+    assert c.value(reply) is None and reply.replicas >= 2
+    for node in c.ids:
+        assert c.value(c.call(node, b"k", "get")) == b"v"
+    assert all(b"k" in c.held(node) for node in c.ids)
+
+
+def test_a_write_succeeds_with_one_replica_down_and_fails_naming_the_count_with_two():
+    c = Cluster()
+    c.crash("d3")
+    assert c.value(c.call("d1", b"k", "put", b"v")) is None
+    c.crash("d2")
+    assert c.call("d1", b"k", "put", b"w", timeout=1.0) is None  # waits for a second replica
+    c.advance(1.5)
+    (reply,) = c.replies.values()
+    assert reply.kind == "too_few_replicas"
+    assert "1 of 3 replicas acknowledged within 1 s, 2 needed" in reply.message
+
+
+def test_a_read_repairs_a_replica_that_missed_a_write():
+    c = Cluster()
+    c.crash("d3")
+    c.call("d1", b"k", "put", b"v")
+    c.start("d3")  # back, without the write
+    assert b"k" not in c.held("d3")
+    assert c.value(c.call("d3", b"k", "get", r=3)) == b"v"
+    assert c.held("d3")[b"k"] == c.held("d1")[b"k"]
+
+
+def test_what_a_node_acknowledged_survives_its_restart():
+    c = Cluster()
+    c.call("d1", b"k", "put", b"v")
+    for node in c.ids:
+        c.crash(node)
+        c.start(node)
+    assert all(c.held(node)[b"k"] for node in c.ids)
+    assert c.value(c.call("d2", b"k", "get")) == b"v"
+
+
+def test_a_restarted_node_stamps_above_what_it_stamped_before():
+    c = Cluster()
+    c.call("d1", b"k", "put", b"old")
+    before = c.servers["d1"].clock.high_water
+    c.crash("d1")
+    c.start("d1")
+    assert c.servers["d1"].clock.now(0).wall > before  # even with its clock set back to zero
+    c.call("d1", b"k", "put", b"new")
+    assert c.value(c.call("d2", b"k", "get", r=3)) == b"new"
+
+
+def test_a_node_that_holds_no_replica_hands_the_call_to_one_that_does():
+    c = Cluster(("d1", "d2", "d3", "d4"), placements=[Placement(owners=("d1", "d2", "d3"))] * 8)
+    assert c.value(c.call("d4", b"k", "put", b"v")) is None
+    assert b"k" not in c.held("d4")
+    assert c.value(c.call("d4", b"k", "get")) == b"v"
+
+
+def test_a_replica_merge_to_a_node_that_is_no_replica_is_refused_with_its_epoch():
+    c = Cluster(("d1", "d2", "d3", "d4"), placements=[Placement(owners=("d1", "d2", "d3"))] * 8)
+    c.servers["d4"].receive("d1", ReplicaMerge(7, "default", 0, b"k", b"", (1, 0, "d1"), 1))
+    (refused,) = [m for dst, m in c.servers["d4"].poll().send if dst == "d1"]
+    assert (refused.id, refused.epoch) == (7, 1) and "not a replica of partition 0" in refused.reason
+
+
+@pytest.mark.parametrize(("kwargs", "kind", "message"), [
+    ({"bucket": "nosuch"}, "unknown_bucket", "bucket 'nosuch' does not exist"),
+    ({"bucket": "crdt"}, "plugin", "uses store 'nostore', which data node d1 lacks"),
+    ({"op": "incr"}, "unsupported_operation", "lww: no operation 'incr'"),
+    ({"w": 4}, "error", "w=4: from 1 to n=3"),
+    ({"timeout": 0.0}, "error", "timeout 0 s"),
+    ({"key": b""}, "error", "key: 1 to 4096 bytes"),
+])
+def test_a_bad_call_gets_a_typed_one_line_error(kwargs, kind, message):
+    c = Cluster(buckets=(Bucket("default", "lww"), Bucket("crdt", "nostore")))
+    key = kwargs.pop("key", b"k")
+    op = kwargs.pop("op", "put")
+    reply = c.call("d1", key, op, b"v", **kwargs)
+    assert reply.kind == kind, reply
+    assert message in reply.message and "\n" not in reply.message
+
+
+def test_a_record_a_peer_sends_that_the_store_refuses_is_dropped_and_reported():
+    c = Cluster()
+    c.servers["d2"].receive("d1", ReplicaMerge(3, "default", 0, b"k", b"\x83\x01\x02\x03", (1, 0, "d1"), 1))
+    out = c.servers["d2"].poll()
+    assert not out.persist and not out.send
+    (event,) = out.events
+    assert event.src == "d1" and "lww record" in event.reason
