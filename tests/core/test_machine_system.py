@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from keel.core.api import CreateBucket, Delete, LeaseGrant, LeaseRevoke, Put, PutReply, Range, RegisterMember, Txn, \
+from keel.core.api import CommitMap, CreateBucket, Delete, LeaseGrant, LeaseRevoke, Put, PutReply, Range, RegisterMember, Txn, \
     Unlock
-from keel.core.api.system import BUCKET_PREFIX, MEMBER_PREFIX, member_key
+from keel.core.api.system import BUCKET_PREFIX, MAP_KEY, MEMBER_PREFIX, member_key
 from keel.data.bucket import Bucket
+from keel.data.partition_map import PartitionMap, Placement
 
 from .machines import Feed, error, get
 
@@ -81,3 +82,27 @@ def test_a_malformed_bucket_is_refused(spec, message):
     answer = feed.send(CreateBucket(spec))
     assert answer.message.startswith(message), answer
     assert len(feed.machine.store) == 0
+
+
+def _map(epoch: int, nodes: tuple[str, ...] = ("d1", "d2", "d3")) -> bytes:
+    return PartitionMap(epoch=epoch, replicas=3, placements=[Placement(owners=nodes)] * 4).to_bytes()
+
+
+def test_a_map_commits_only_over_the_revision_its_controller_read():
+    feed = Feed()
+    first = feed.send(CommitMap(_map(1), expected=0))
+    assert first.committed and get(feed, MAP_KEY).value == _map(1)
+    stale = feed.send(CommitMap(_map(2), expected=0))  # a second controller that read no map
+    assert not stale.committed and stale.mod_revision == first.mod_revision
+    assert get(feed, MAP_KEY).value == _map(1)
+    assert feed.send(CommitMap(_map(2), expected=first.mod_revision)).committed
+    assert PartitionMap.from_bytes(get(feed, MAP_KEY).value).epoch == 2
+
+
+def test_a_map_that_is_malformed_or_not_newer_is_refused():
+    feed = Feed()
+    error(feed.send(CommitMap(b"\x01junk", expected=0)), "error", r"partition map")
+    assert get(feed, MAP_KEY) is None
+    committed = feed.send(CommitMap(_map(3), expected=0))
+    error(feed.send(CommitMap(_map(3, ("d1", "d2", "d4")), expected=committed.mod_revision)), "error",
+          r"epoch 3 is not above the committed epoch 3")

@@ -43,7 +43,8 @@ from keel.core.api import (
     ReleaseReply, Resign, SESSION_WINDOW, Txn, TxnReply, Unlock,
 )
 from keel.core.api.system import (
-    BUCKET_PREFIX, MAX_MEMBER_INFO, RESERVED_PREFIX, CreateBucket, RegisterMember, member_key, reserved,
+    BUCKET_PREFIX, MAP_KEY, MAX_MEMBER_INFO, RESERVED_PREFIX, CommitMap, CommitMapReply, CreateBucket,
+    RegisterMember, member_key, reserved,
 )
 from keel.core.leases import LeaseTable
 from keel.core.sessions import SessionTable
@@ -51,6 +52,7 @@ from keel.core.snapshot import capture, decode_snapshot, encode_snapshot
 from keel.core.store import KeyStore, Writes
 from keel.core.txn import check_ops, holds
 from keel.data.bucket import Bucket
+from keel.data.partition_map import PartitionMap
 from keel.errors import KeelError, LeaseExpired, ReservedKey, WireError
 from keel.transport.envelope import ErrorReply, error_reply
 from keel.wire import AnyMessage, message
@@ -176,6 +178,8 @@ class CoreMachine:
             return self._register(op)
         if isinstance(op, CreateBucket):
             return self._create_bucket(op)
+        if isinstance(op, CommitMap):
+            return self._commit_map(op)
         raise KeelError(f"{type(op).__name__} is not a request the core applies")
 
     def _register(self, op: RegisterMember) -> PutReply:
@@ -190,6 +194,20 @@ class CoreMachine:
         before = writes.put(key, op.info, op.lease)
         self.leases.attach(key, before.lease if before else 0, op.lease)
         return PutReply(writes.close(), None)
+
+    def _commit_map(self, op: CommitMap) -> CommitMapReply:
+        new = PartitionMap.from_bytes(op.map)  # MapError: a malformed map is never stored
+        held = self.store.get(MAP_KEY)
+        if (held.mod_revision if held else 0) != op.expected:
+            return CommitMapReply(self.store.revision, False, held.mod_revision if held else 0)
+        if held is not None:
+            old = PartitionMap.from_bytes(held.value)
+            if new.epoch <= old.epoch:
+                raise KeelError(f"commit map: epoch {new.epoch} is not above the committed epoch {old.epoch}")
+        writes = self.store.writes()
+        writes.put(MAP_KEY, op.map, 0)
+        revision = writes.close()
+        return CommitMapReply(revision, True, revision)
 
     def _create_bucket(self, op: CreateBucket) -> PutReply:
         bucket = Bucket.from_bytes(op.bucket)
