@@ -139,6 +139,9 @@ class CoreSection:
     """`[core]`: the members of the consistent core, this node included if it is one."""
 
     peers: tuple[CorePeer, ...] = ()
+    # The core members' client addresses ("id=host:port"), where a data node
+    # registers and follows the partition map; required on a data node.
+    clients: tuple[CorePeer, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -231,6 +234,12 @@ class Config:
             )
         if not self.core.peers:
             raise ConfigError("core.peers", "is empty; list every core member as \"id=host:port\"")
+        for i, client in enumerate(self.core.clients):
+            if client.id not in ids:
+                raise ConfigError(f"core.clients[{i}]", f'node id "{client.id}" is not in core.peers')
+        if "data" in self.node.roles and not self.core.clients:
+            raise ConfigError("core.clients", "is empty; a data node reaches the core at its members' client "
+                                              "addresses, listed as \"id=host:port\"")
         for section in ("transport", "consensus", "store"):
             choice = getattr(self, section)
             if choice.plugin is None and choice.options:

@@ -2,9 +2,11 @@
 
 `Node.run` owns every task of the node in one nursery: the transport's
 `serve`, the heartbeat sender, the receive loop and, on a core node, the
-`CoreRuntime` (consensus engine, durable log, state machine). A request
+`CoreRuntime` (consensus engine, durable log, state machine) and, on a data
+node, the `DataRuntime` (records, replication, the core's map). A request
 from a client is answered by `handle_request`; a peer message by
-`_deliver`, which hands everything but heartbeats to the core.
+`_deliver`, which hands data messages to the data runtime and everything
+else but heartbeats to the core.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from keel.consensus import EngineSettings, LeaderChanged, RoleChanged
 from keel.contract import Kind, NodeInfo, TransportPlugin
 from keel.core.api import Batch, Call, CoreStatus
 from keel.core.runtime import CoreRuntime
+from keel.data.api import DataCall
+from keel.data.membership import MemberInfo
+from keel.data.runtime import DataRuntime
 from keel.errors import ConfigError, KeelError
 from keel.heartbeat import Heartbeat, PeerLiveness
 from keel.plugins import PluginSet
@@ -131,6 +136,17 @@ class Node:
                 request_timeout=t.request,
                 observe=self._engine_event,
             )
+        self.data: DataRuntime | None = None
+        if "data" in config.node.roles:
+            self.data = DataRuntime(
+                node_id=config.node.id,
+                stores={name: plugins.get(Kind.STORE, name, field="store") for name in plugins.names(Kind.STORE)},
+                data_dir=Path(config.node.data_dir),
+                transport=self.transport,
+                core=self._core_client,
+                core_peers=config.peers(),
+                request_timeout=config.timeouts.request,
+            )
         self.info: NodeInfo | None = None
         self._started_at = 0.0
         # Made here, entered in run: a stop() that comes before run() still counts.
@@ -141,6 +157,8 @@ class Node:
         with self._cancel:
             if self.core is not None:
                 await self.core.open()  # a damaged log stops the node here, naming file and offset
+            if self.data is not None:
+                await self.data.open()  # so does a damaged or foreign record file, naming it
             async with trio.open_nursery() as nursery:
                 if self.core is not None:
                     await nursery.start(self.core.run)
@@ -153,6 +171,10 @@ class Node:
                     client_address=self.config.network.advertise_client or bound.client or bound.peer,
                     data_dir=self.config.node.data_dir,
                 )
+                if self.data is not None:
+                    self.data.info = MemberInfo(self.info.peer_address, self.info.client_address,
+                                                tuple(sorted(self.data.stores)))
+                    await nursery.start(self.data.run)
                 nursery.start_soon(self._send_heartbeats)
                 nursery.start_soon(self._receive)
                 log.info("node %s serving: peers on %s, clients on %s", self.info.node_id, bound.peer, bound.client)
@@ -188,6 +210,11 @@ class Node:
             if isinstance(request, Batch):
                 return await self.core.handle_batch(request)
             return await self.core.handle(request)
+        if isinstance(request, DataCall):
+            if self.data is None:
+                raise KeelError(f"node {self.config.node.id} is not a data node (roles: "
+                                f"{', '.join(sorted(self.config.node.roles))})")
+            return await self.data.handle(request)
         raise KeelError(f"request {type(request).__name__}: not served by this node (keel {__version__})")
 
     def status(self) -> StatusReply:
@@ -244,10 +271,21 @@ class Node:
             if self.liveness.heard(message, trio.current_time()):
                 log.info("peer %s restarted", src)
             return
+        if self.data is not None and type(message).__module__ == "keel.data.api":
+            self.data.deliver(src, message)
+            return
         if self.core is not None:
             self.core.deliver(src, message)
             return
         log.warning("peer %s sent %s, which this node does not handle; ignored", src, type(message).__name__)
+
+    def _core_client(self) -> Any:
+        """A client of the core, for the data runtime: `async with node._core_client() as core`."""
+        from keel.client import Endpoint, connect  # noqa: PLC0415 - only data nodes load the client
+
+        endpoints = [Endpoint(peer.address, peer.id) for peer in self.config.core.clients]
+        return connect(endpoints, transport=self.resolved.transport.name,
+                       settings=client_settings(self.config, self.resolved))
 
     def _engine_event(self, event: Any) -> None:
         if self.info is None:

@@ -113,6 +113,7 @@ def write_config(node: NodePlan, cluster: list[NodePlan], *, transport: str, con
         return path
     node.dir.mkdir(parents=True, exist_ok=True)
     peers = [f"{n.id}={n.peer}" for n in cluster if "core" in n.roles]
+    clients = [f"{n.id}={n.client}" for n in cluster if "core" in n.roles]
     text = "\n".join([
         f"# keel node {node.id}, written by `keel up`; edit freely, `keel up` keeps it.",
         "[node]",
@@ -126,6 +127,7 @@ def write_config(node: NodePlan, cluster: list[NodePlan], *, transport: str, con
         "",
         "[core]",
         f"peers = {_toml(peers)}",
+        f"clients = {_toml(clients)}",
         "",
         "[transport]",
         f"plugin = {_toml(transport)}",
