@@ -7,7 +7,7 @@ import pytest
 from keel.core.api import CommitMap, CreateBucket, Delete, LeaseGrant, LeaseRevoke, Put, PutReply, Range, RegisterMember, Txn, \
     Unlock
 from keel.core.api.system import BUCKET_PREFIX, MAP_KEY, MEMBER_PREFIX, member_key
-from keel.data.bucket import Bucket
+from keel.data.bucket import BucketSpec
 from keel.data.partition_map import PartitionMap, Placement
 
 from .machines import Feed, error, get
@@ -22,7 +22,7 @@ from .machines import Feed, error, get
 ])
 def test_a_client_write_under_the_reserved_prefix_is_refused_and_changes_nothing(op):
     feed = Feed()
-    feed.send(CreateBucket(Bucket("default", "lww").to_bytes()))
+    feed.send(CreateBucket(BucketSpec("default", "lww").to_bytes()))
     revision = feed.machine.store.revision
     error(feed.send(op), "reserved_key", r"keys under keel/ are keel's own")
     assert feed.machine.store.revision == revision
@@ -64,18 +64,18 @@ def test_a_bad_registration_is_refused_naming_what_is_wrong(op, message):
 
 def test_a_bucket_is_created_once_and_asking_again_alike_changes_nothing():
     feed = Feed()
-    spec = Bucket("visits", "lww", {"tombstone_grace": 60}, n=3, r=1, w=3).to_bytes()
+    spec = BucketSpec("visits", "lww", {"tombstone_grace": 60}, n=3, r=1, w=3).to_bytes()
     first = feed.send(CreateBucket(spec))
-    assert Bucket.from_bytes(get(feed, BUCKET_PREFIX + b"visits").value) == \
-        Bucket("visits", "lww", {"tombstone_grace": 60}, n=3, r=1, w=3)
+    assert BucketSpec.from_bytes(get(feed, BUCKET_PREFIX + b"visits").value) == \
+        BucketSpec("visits", "lww", {"tombstone_grace": 60}, n=3, r=1, w=3)
     assert feed.send(CreateBucket(spec)).revision == first.revision
-    error(feed.send(CreateBucket(Bucket("visits", "crdt").to_bytes())), "error",
+    error(feed.send(CreateBucket(BucketSpec("visits", "crdt").to_bytes())), "error",
           r"bucket visits exists with other settings")
 
 
 @pytest.mark.parametrize(("spec", "message"), [
     (b"\xff", "bucket: "),
-    (Bucket("ok", "lww").to_bytes()[:-1], "bucket: "),
+    (BucketSpec("ok", "lww").to_bytes()[:-1], "bucket: "),
 ])
 def test_a_malformed_bucket_is_refused(spec, message):
     feed = Feed()

@@ -8,7 +8,7 @@ from typing import Any
 from keel import plugins, wire
 from keel.contract import Kind
 from keel.data.api import DataCall
-from keel.data.bucket import Bucket
+from keel.data.bucket import BucketSpec
 from keel.data.partition_map import PartitionMap, Placement
 from keel.data.server import DataServer, MemoryRecords, StoredBatch
 from keel.transport.envelope import ErrorReply
@@ -25,7 +25,7 @@ class Cluster:
     """`nodes` data servers, every partition on all of them (or as `placements` says)."""
 
     def __init__(self, nodes: tuple[str, ...] = ("d1", "d2", "d3"), *, partitions: int = 8,
-                 placements: list[Placement] | None = None, buckets: tuple[Bucket, ...] = (Bucket("default", "lww"),),
+                 placements: list[Placement] | None = None, buckets: tuple[BucketSpec, ...] = (BucketSpec("default", "lww"),),
                  server: type[DataServer] = DataServer) -> None:
         self.ids = nodes
         self.server_class = server

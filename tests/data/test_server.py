@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from keel.data.api import ReplicaMerge
-from keel.data.bucket import Bucket
+from keel.data.bucket import BucketSpec
 from keel.data.partition_map import Placement
 
 from .cluster import Cluster
@@ -86,7 +86,7 @@ def test_a_replica_merge_to_a_node_that_is_no_replica_is_refused_with_its_epoch(
     ({"key": b""}, "error", "key: 1 to 4096 bytes"),
 ])
 def test_a_bad_call_gets_a_typed_one_line_error(kwargs, kind, message):
-    c = Cluster(buckets=(Bucket("default", "lww"), Bucket("crdt", "nostore")))
+    c = Cluster(buckets=(BucketSpec("default", "lww"), BucketSpec("crdt", "nostore")))
     key = kwargs.pop("key", b"k")
     op = kwargs.pop("op", "put")
     reply = c.call("d1", key, op, b"v", **kwargs)

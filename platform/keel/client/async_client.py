@@ -37,6 +37,10 @@ from keel.core.api import (
     Compact, CompactReply, Compare, CoreStatusReply, Delete, DeleteReply, KeyValue, LeaseGrant, LeaseGrantReply,
     LeaseKeepAlive, LeaseRevoke, Put, PutReply, Range, RangeReply, Txn, TxnReply, Unlock,
 )
+from keel.client.data import DEFAULT_DATA_TIMEOUT_S, Bucket, DataView
+from keel.core.api import CreateBucket
+from keel.core.api.system import BUCKET_PREFIX
+from keel.data.bucket import DEFAULT_BUCKET, BucketSpec
 from keel.errors import KeelError, LeaseExpired
 from keel.transport import ClientSettings
 
@@ -56,6 +60,7 @@ class AsyncClient:
         self._nursery = nursery
         self._kept: set[Lease] = set()  # leases this client keeps alive
         self._closed = False
+        self._data = DataView()  # the partition map and data members, followed once a bucket is used
 
     @property
     def client_id(self) -> str:
@@ -123,6 +128,34 @@ class AsyncClient:
         if start_revision < 0:
             raise ValueError(f"watch: start_revision {start_revision} is below 0")
         return Watcher(self.caller, WatchCursor(as_bytes(key, "key"), prefix, start_revision))
+
+    # --- buckets (the data cluster) -------------------------------------------------------------
+
+    def bucket(self, name: str = DEFAULT_BUCKET, *, timeout: float = DEFAULT_DATA_TIMEOUT_S) -> Bucket:
+        """The data cluster's bucket `name`: its calls go straight to the data nodes (see `keel.client.data`).
+
+        `timeout`: seconds a data node waits for the replicas a call needs.
+        """
+        if not self._data.started:
+            self._data.started = True
+            self._nursery.start_soon(self._data.follow, self)
+        return Bucket(self, name, self._data, timeout=timeout)
+
+    async def create_bucket(self, name: str, *, store: str = "lww", options: dict[str, Any] | None = None,
+                            n: int = 3, r: int = 2, w: int = 2) -> BucketSpec:
+        """Add a bucket to the core's bucket table (asking again with the same settings changes nothing).
+
+        Raises:
+            KeelError: a bad name or n/r/w, or a bucket of that name with other settings.
+        """
+        bucket = BucketSpec(name, store, dict(options or {}), n=n, r=r, w=w)
+        await self.caller.mutate(CreateBucket(bucket.to_bytes()))
+        return bucket
+
+    async def buckets(self) -> list[BucketSpec]:
+        """Every bucket of the core's bucket table, by name."""
+        reply = await self._range(Range(BUCKET_PREFIX, prefix=True))
+        return sorted((BucketSpec.from_bytes(kv.value) for kv in reply.kvs), key=lambda b: b.name)
 
     # --- leases --------------------------------------------------------------------------------
 

@@ -51,7 +51,7 @@ from keel.core.sessions import SessionTable
 from keel.core.snapshot import capture, decode_snapshot, encode_snapshot
 from keel.core.store import KeyStore, Writes
 from keel.core.txn import check_ops, holds
-from keel.data.bucket import Bucket
+from keel.data.bucket import BucketSpec
 from keel.data.partition_map import PartitionMap
 from keel.errors import KeelError, LeaseExpired, ReservedKey, WireError
 from keel.transport.envelope import ErrorReply, error_reply
@@ -210,7 +210,7 @@ class CoreMachine:
         return CommitMapReply(revision, True, revision)
 
     def _create_bucket(self, op: CreateBucket) -> PutReply:
-        bucket = Bucket.from_bytes(op.bucket)
+        bucket = BucketSpec.from_bytes(op.bucket)
         key = BUCKET_PREFIX + bucket.name.encode()
         held = self.store.get(key)
         if held is not None:

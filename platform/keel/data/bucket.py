@@ -19,7 +19,7 @@ import attrs
 from keel import wire
 from keel.errors import KeelError, WireError
 
-__all__ = ["DEFAULT_BUCKET", "MAX_REPLICAS", "Bucket", "check_bucket_name"]
+__all__ = ["DEFAULT_BUCKET", "MAX_REPLICAS", "BucketSpec", "check_bucket_name"]
 
 DEFAULT_BUCKET = "default"
 MAX_REPLICAS = 7
@@ -38,14 +38,14 @@ def check_bucket_name(name: object) -> str:
     return name
 
 
-def _count(instance: Bucket, attribute: attrs.Attribute, value: object) -> None:
+def _count(instance: BucketSpec, attribute: attrs.Attribute, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_REPLICAS:
         raise KeelError(f"bucket {instance.name}: {attribute.name} must be a whole number from 1 to {MAX_REPLICAS}, "
                         f"not {value!r}")
 
 
 @attrs.frozen
-class Bucket:
+class BucketSpec:
     """One bucket of the table."""
 
     name: str = attrs.field(validator=lambda _i, _a, v: check_bucket_name(v))
@@ -72,7 +72,7 @@ class Bucket:
                                   "n": self.n, "r": self.r, "w": self.w})
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Bucket:
+    def from_bytes(cls, data: bytes) -> BucketSpec:
         """The bucket `to_bytes` gave.
 
         Raises:

@@ -42,7 +42,7 @@ from keel.address import Address
 from keel.core.api import Range, RegisterMember
 from keel.core.api.system import BUCKET_PREFIX, MAP_KEY, MEMBER_PREFIX
 from keel.data.api import DataCall
-from keel.data.bucket import Bucket
+from keel.data.bucket import BucketSpec
 from keel.data.membership import MemberInfo
 from keel.data.partition_map import PartitionMap
 from keel.data.records import RecordFile, Write
@@ -288,7 +288,7 @@ class DataRuntime:
         buckets = {}
         for key, value in held.items():
             try:
-                bucket = Bucket.from_bytes(value)
+                bucket = BucketSpec.from_bytes(value)
             except KeelError as exc:
                 log.error("data %s: bucket %r in the core is unreadable: %s", self.node_id, key, exc)
                 continue

@@ -50,7 +50,7 @@ from keel.data.api import (
     Coordinate, Coordinated, DataCall, DataReply, ReplicaAck, ReplicaMerge, ReplicaRead, ReplicaRecord,
     ReplicaRefused,
 )
-from keel.data.bucket import Bucket
+from keel.data.bucket import BucketSpec
 from keel.data.hlc import ClockAhead, HybridClock, Timestamp
 from keel.data.partition_map import PartitionMap, partition_of
 from keel.data.store import ApplyContext, OpKind, Operation, Store, decode_record, encode_record
@@ -138,7 +138,7 @@ class _Call:
 
     ref: Any
     call: DataCall
-    bucket: Bucket
+    bucket: BucketSpec
     store: Store | None
     partition: int
     op: Operation
@@ -162,8 +162,8 @@ class DataServer:
         self.rng = rng
         self.clock = HybridClock(node_id, floor=clock_floor)
         self.map: PartitionMap | None = None
-        self.buckets: dict[str, Bucket] = {}
-        self._stores: dict[str, tuple[Bucket, Store | KeelError]] = {}
+        self.buckets: dict[str, BucketSpec] = {}
+        self._stores: dict[str, tuple[BucketSpec, Store | KeelError]] = {}
         self.now = 0.0
         self.wall_us = 0
         self._ids = itertools.count(1)
@@ -180,7 +180,7 @@ class DataServer:
         if self.map is None or pmap.epoch > self.map.epoch:
             self.map = pmap
 
-    def set_buckets(self, buckets: Mapping[str, Bucket]) -> None:
+    def set_buckets(self, buckets: Mapping[str, BucketSpec]) -> None:
         """Follow the bucket table as the core holds it now."""
         self.buckets = dict(buckets)
 
@@ -423,11 +423,11 @@ class DataServer:
 
     # --- records -----------------------------------------------------------------------------
 
-    def _record(self, bucket: Bucket, partition: int, key: bytes, store: Store) -> Any | None:
+    def _record(self, bucket: BucketSpec, partition: int, key: bytes, store: Store) -> Any | None:
         held = self.records.get(bucket.name, partition, key)
         return None if held is None else decode_record(held, "stored record")
 
-    def _keep(self, bucket: Bucket, partition: int, key: bytes, store: Store, here: Any | None, new: Any) -> None:
+    def _keep(self, bucket: BucketSpec, partition: int, key: bytes, store: Store, here: Any | None, new: Any) -> None:
         """Store `merge(here, new)` for the key, if it changes anything."""
         merged = new if here is None else store.merge(here, new)
         data = encode_record(merged)
@@ -436,7 +436,7 @@ class DataServer:
         self.records.put(bucket.name, partition, key, data)
         self._staged.append(Stored(bucket.name, partition, key, data))
 
-    def _valid(self, src: str, bucket: Bucket, store: Store, key: bytes, data: bytes) -> bool:
+    def _valid(self, src: str, bucket: BucketSpec, store: Store, key: bytes, data: bytes) -> bool:
         if not data:
             return True  # a replica that holds nothing
         try:
@@ -446,7 +446,7 @@ class DataServer:
             return False
         return True
 
-    def _store(self, name: str) -> tuple[Bucket, Store]:
+    def _store(self, name: str) -> tuple[BucketSpec, Store]:
         bucket = self.buckets.get(name)
         if bucket is None:
             raise UnknownBucket(f"bucket {name!r} does not exist (keel bucket list; keel bucket create)")
@@ -458,7 +458,7 @@ class DataServer:
             raise cached[1]
         return cached  # type: ignore[return-value]
 
-    def _build(self, bucket: Bucket) -> Store | KeelError:
+    def _build(self, bucket: BucketSpec) -> Store | KeelError:
         plugin = self.plugins.get(bucket.store)
         if plugin is None:
             installed = ", ".join(sorted(self.plugins)) or "none"
