@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from keel import __version__
-from keel.cli import bench, conformance, kv, lease, lock, node, plugins, status, up
+from keel.cli import bench, conformance, data, kv, lease, lock, node, plugins, status, up
 from keel.errors import ConfigError, KeelError
 
 __all__ = ["build_parser", "main"]
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                         help="how much to log to stderr (default: info)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
-    for module in (node, up, status, kv, lease, lock, plugins, conformance, bench):
+    for module in (node, up, status, kv, data, lease, lock, plugins, conformance, bench):
         module.add_parser(commands)
     return parser
 
