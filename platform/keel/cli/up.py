@@ -24,7 +24,8 @@ from keel import config as keel_config
 from keel import plugins
 from keel.cli.status import STATUS_TIMEOUT_S, collect, render
 from keel.contract import Kind
-from keel.errors import ConfigError
+from keel.data.bucket import DEFAULT_BUCKET
+from keel.errors import ConfigError, KeelError
 from keel.local import ClusterFile, ClusterNode, NodePlan, Supervisor, plan, write_config
 from keel.transport import ClientSettings
 
@@ -180,6 +181,19 @@ async def _view(cluster: _Cluster, connect: object) -> None:
             await trio.sleep(VIEW_REFRESH_S)
 
 
+async def _default_bucket(cluster_path: Path, transport: str) -> None:
+    """Create the `default` LWW bucket unless the cluster has one (a kept cluster may)."""
+    from keel.client import connect, endpoints_from_cluster  # noqa: PLC0415
+
+    try:
+        async with connect(endpoints_from_cluster(cluster_path), transport=transport) as client:
+            if DEFAULT_BUCKET not in {b.name for b in await client.buckets()}:
+                await client.create_bucket(DEFAULT_BUCKET, store="lww")
+                print(f"keel up: created bucket {DEFAULT_BUCKET} (store lww, n=3 r=2 w=2)", flush=True)
+    except KeelError as exc:
+        sys.stderr.write(f"keel up: could not create bucket {DEFAULT_BUCKET}: {exc}\n")
+
+
 async def _up(args: argparse.Namespace) -> int:
     root = Path(args.dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -203,6 +217,8 @@ async def _up(args: argparse.Namespace) -> int:
             if not await _wait_ready(cluster, transport.connect, args.ready_timeout):
                 nursery.cancel_scope.cancel()
                 return 1
+            if args.data:
+                await _default_bucket(cluster_path, args.transport)
             print(f"keel up: {len(nodes)} nodes running; cluster file {cluster_path}", flush=True)
             print(f"keel up: keel status --cluster {cluster_path}    (Ctrl-C or SIGTERM stops them)", flush=True)
             if sys.stdout.isatty() and not args.no_view:
