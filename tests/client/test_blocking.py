@@ -1,4 +1,4 @@
-"""The blocking facade: the same calls without async, one `trio.run` each, one session across them."""
+"""The blocking client: the same calls without async, served by one background loop that keeps leases alive."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import pytest
 
 import keel
 from keel.client import absent, put_op
-from keel.errors import LeaseExpired, Unavailable
+from keel.errors import Unavailable
 from tests.client.cluster import RunningCluster
-
-EXPIRY_TIMEOUT_S = 60.0  # seconds for a lease nobody refreshes to end, on a loaded machine
 
 
 def test_blocking_calls_read_and_write_keys(cluster: RunningCluster) -> None:
@@ -27,65 +25,63 @@ def test_blocking_calls_read_and_write_keys(cluster: RunningCluster) -> None:
 
 
 def test_one_session_spans_the_calls(cluster: RunningCluster) -> None:
-    c = keel.Client(cluster.endpoints())
-    client_id = c.client_id
-    for i in range(3):
-        c.put("blocking/session", str(i))
-    assert c.client_id == client_id
-    assert c._session.acked == 3  # every call's seq came from the one counter, and was answered
+    with keel.Client(cluster.endpoints()) as c:
+        client_id = c.client_id
+        for i in range(3):
+            c.put("blocking/session", str(i))
+        assert c.client_id == client_id
+        assert c._handle.client.caller.session.acked == 3  # every call's seq came from the one counter, answered
 
 
 def test_a_blocking_watch_yields_every_event_in_order(cluster: RunningCluster) -> None:
-    c = keel.Client(cluster.endpoints())
-    start = c.put("blocking/w", "1").revision
-    c.put("blocking/w", "2")
-    c.delete("blocking/w")
-    events = c.watch("blocking/w", start_revision=start)
-    seen = [next(events) for _ in range(3)]
+    with keel.Client(cluster.endpoints()) as c:
+        start = c.put("blocking/w", "1").revision
+        c.put("blocking/w", "2")
+        c.delete("blocking/w")
+        events = c.watch("blocking/w", start_revision=start)
+        seen = [next(events) for _ in range(3)]
     assert [(e.kind, e.kv.value) for e in seen] == [("put", b"1"), ("put", b"2"), ("delete", b"")]
 
 
-def test_a_blocking_lease_lives_while_the_client_is_called_and_dies_when_not(cluster: RunningCluster) -> None:
-    c = keel.Client(cluster.endpoints())
-    with c.lease(3.0) as lease:
+def test_a_lease_left_alone_past_its_ttl_still_holds_its_keys(cluster: RunningCluster) -> None:
+    with keel.Client(cluster.endpoints()) as c:
+        lease = c.grant_lease(2.0)
         c.put("blocking/leased", "v", lease=lease)
-        for _ in range(4):  # 4.5 s in all: past the ttl, refreshed on demand
-            time.sleep(1.1)
-            c.keepalive()
+        time.sleep(6.0)  # three ttls without a call: the client's loop keeps the lease alive meanwhile
+        assert not lease.lost
         assert c.get("blocking/leased").lease == lease.id
-    assert c.get("blocking/leased") is None
-    with pytest.raises(LeaseExpired):  # left alone past its ttl, the lease is gone, and leaving says so
-        with c.lease(1.0) as idle:
-            c.put("blocking/idle", "v", lease=idle)
-            deadline = time.monotonic() + EXPIRY_TIMEOUT_S
-            while not idle.lost and time.monotonic() < deadline:
-                time.sleep(1.5)
-                try:
-                    idle.keepalive()
-                except LeaseExpired:
+        c.revoke_lease(lease)
+        assert c.get("blocking/leased") is None
+
+
+def test_a_lock_held_through_an_idle_minute_is_still_held(cluster: RunningCluster) -> None:
+    with keel.Client(cluster.endpoints()) as holder, keel.Client(cluster.endpoints()) as other:
+        with holder.lock("blocking-idle-lock", ttl=2.0) as token:
+            time.sleep(60.0)  # thirty ttls without a call
+            with pytest.raises(Unavailable, match="not done within"):
+                with other.lock("blocking-idle-lock", timeout=1.0):
                     pass
-    deadline = time.monotonic() + EXPIRY_TIMEOUT_S
-    while c.get("blocking/idle") is not None and time.monotonic() < deadline:
-        time.sleep(0.2)  # the leader expires it on its own clock
-    assert c.get("blocking/idle") is None
+        with other.lock("blocking-idle-lock") as later:
+            pass
+    assert later > token
 
 
 def test_blocking_locks_hand_out_growing_tokens_and_give_up_when_told(cluster: RunningCluster) -> None:
-    a, b = keel.Client(cluster.endpoints()), keel.Client(cluster.endpoints())
-    with a.lock("blocking-lock") as first:
-        with pytest.raises(Unavailable, match="not done within"):
-            with b.lock("blocking-lock", timeout=1.0):
-                pass
-    with b.lock("blocking-lock") as second:
-        pass
+    with keel.Client(cluster.endpoints()) as a, keel.Client(cluster.endpoints()) as b:
+        with a.lock("blocking-lock") as first:
+            with pytest.raises(Unavailable, match="not done within"):
+                with b.lock("blocking-lock", timeout=1.0):
+                    pass
+        with b.lock("blocking-lock") as second:
+            pass
     assert second > first
 
 
 def test_a_blocking_election_elects_and_resigns(cluster: RunningCluster) -> None:
-    c = keel.Client(cluster.endpoints())
-    election = c.election("blocking-election")
-    assert election.leader() is None
-    election.campaign("me")
-    assert election.leader().value == b"me"
-    election.resign()
-    assert election.leader() is None
+    with keel.Client(cluster.endpoints()) as c:
+        election = c.election("blocking-election")
+        assert election.leader() is None
+        election.campaign("me")
+        assert election.leader().value == b"me"
+        election.resign()
+        assert election.leader() is None
