@@ -42,7 +42,7 @@ from keel.client.endpoints import EndpointLike
 from keel.client.handle import ClientHandle, LeaseListener
 from keel.client.lease_view import LeaseView
 from keel.client.options import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_DEADLINE_S, DEFAULT_REQUEST_TIMEOUT_S
-from keel.client.portal import Call
+from keel.client.portal import Pending
 from keel.client.streams import Stream, WatchCallback
 from keel.core.api import (
     CampaignReply, CompactReply, Compare, CoreStatusReply, DeleteReply, Event, KeyValue, PutReply, RangeReply,
@@ -76,7 +76,7 @@ def _refuse_in_loop() -> None:
                        "use `async with keel.aio.connect(...)` there")
 
 
-def _wait(call: Call[T]) -> T:
+def _wait(call: Pending[T]) -> T:
     """The call's answer: the calling thread waits (the handle refused a thread that runs a loop)."""
     return call.result()
 

@@ -5,7 +5,7 @@ running a Trio loop) holding the async client of `keel.connect`: its
 connections, session, batcher and lease keep-alives live there, and keep
 running between the program's calls. Every operation of a door is a
 coroutine on that async client handed to the loop (`call`), which returns a
-`Call`: the blocking door waits on it, the asyncio door awaits it. The
+`Pending`: the blocking door waits on it, the asyncio door awaits it. The
 doors add nothing but the waiting, so both behave alike by construction;
 anything else that wants both doors (the data cluster's bucket handles)
 builds its operations as calls here the same way.
@@ -39,7 +39,7 @@ from keel.client.encoding import lease_id
 from keel.client.lease import REVOKE_GRACE_S, Lease, refresh
 from keel.client.lease_view import LeaseView
 from keel.client.lock import campaign, lock
-from keel.client.portal import CLOSE_TIMEOUT_S, Call, Portal
+from keel.client.portal import CLOSE_TIMEOUT_S, Pending, Portal
 from keel.client.streams import WatchCallback
 from keel.client.watch import Watcher
 from keel.core.api import CampaignReply, LockReply
@@ -94,7 +94,7 @@ class ClientHandle:
 
     # --- calls --------------------------------------------------------------------------------------
 
-    def call(self, fn: Callable[[AsyncClient], Awaitable[T]], *, report: bool = True) -> Call[T]:
+    def call(self, fn: Callable[[AsyncClient], Awaitable[T]], *, report: bool = True) -> Pending[T]:
         """Run `fn(async_client)` in the loop.
 
         Raises:
@@ -159,7 +159,7 @@ class ClientHandle:
         for listener in listeners:
             self.callbacks.submit(listener, view)
 
-    def grant(self, ttl: float, *, keep_alive: bool = True) -> Call[Any]:
+    def grant(self, ttl: float, *, keep_alive: bool = True) -> Pending[Any]:
         """A new lease of `ttl` seconds (its view), kept alive by the loop unless not `keep_alive`."""
         if not ttl > 0:
             raise ValueError(f"lease ttl {ttl!r} is not above 0")
@@ -169,11 +169,11 @@ class ClientHandle:
 
         return self.call(grant)
 
-    def refresh(self, view: LeaseView) -> Call[None]:
+    def refresh(self, view: LeaseView) -> Pending[None]:
         """One keep-alive for `view` now; a lease that cannot be confirmed is marked lost."""
         return self.call(lambda c: refresh(c.caller, view.lease), report=False)
 
-    def refresh_all(self) -> Call[None]:
+    def refresh_all(self) -> Pending[None]:
         """One keep-alive for every lease the loop keeps alive, at once."""
 
         with self._lock:
@@ -187,7 +187,7 @@ class ClientHandle:
 
         return self.call(each)
 
-    def revoke(self, lease: object, *, missing_ok: bool = False) -> Call[None]:
+    def revoke(self, lease: object, *, missing_ok: bool = False) -> Pending[None]:
         """End `lease` (a view or an id) and delete its keys; the call raises `LeaseExpired` if it was gone."""
         number = lease_id(lease)
         with self._lock:
@@ -203,7 +203,7 @@ class ClientHandle:
 
         return self.call(revoke, report=False)
 
-    def end(self, view: LeaseView, *, release: Any = None) -> Call[None]:
+    def end(self, view: LeaseView, *, release: Any = None) -> Pending[None]:
         """Send `release` (an `Unlock` or `Resign`) while the lease lives, then revoke it; never raises in the loop.
 
         After it, `view.check()` says whether the lease was lost before its end.
@@ -224,7 +224,7 @@ class ClientHandle:
 
         return self.call(end, report=False)
 
-    def acquire_lock(self, name: bytes, *, ttl: float, timeout: float | None) -> Call[tuple[LeaseView, LockReply]]:
+    def acquire_lock(self, name: bytes, *, ttl: float, timeout: float | None) -> Pending[tuple[LeaseView, LockReply]]:
         """Grant a lease of `ttl` s and wait for lock `name` under it, at most `timeout` s (None: as long as it takes).
 
         If the wait fails or is cancelled, the lease is revoked before the call ends.
@@ -233,13 +233,13 @@ class ClientHandle:
                            what=f"lock {name!r}")
 
     def campaign(self, name: bytes, value: bytes, *, ttl: float,
-                 timeout: float | None) -> Call[tuple[LeaseView, CampaignReply]]:
+                 timeout: float | None) -> Pending[tuple[LeaseView, CampaignReply]]:
         """Grant a lease and stand in election `name` with `value` until elected; as `acquire_lock`."""
         return self._queue(lambda c, lease: campaign(c.caller, name, lease, value), ttl=ttl, timeout=timeout,
                            what=f"campaign {name!r}")
 
     def _queue(self, ask: Callable[[AsyncClient, Lease], Awaitable[T]], *, ttl: float, timeout: float | None,
-               what: str) -> Call[tuple[LeaseView, T]]:
+               what: str) -> Pending[tuple[LeaseView, T]]:
         if not ttl > 0:
             raise ValueError(f"{what}: ttl {ttl!r} is not above 0")
 
@@ -255,7 +255,7 @@ class ClientHandle:
 
         return self.call(queue)
 
-    def watch_callback(self, watcher: Watcher, callback: Callable[[Any], object]) -> Call[WatchCallback]:
+    def watch_callback(self, watcher: Watcher, callback: Callable[[Any], object]) -> Pending[WatchCallback]:
         """Start `watcher` now and hand its events to `callback` on the callback thread (`WatchCallback`)."""
         subscription = WatchCallback(self, watcher, callback)
 

@@ -10,9 +10,9 @@ several threads submit while the loop is busy are started in one go when
 it wakes, so they run side by side, as the tasks of an async program do
 (and the batcher sends them as one request).
 
-The waiting side chooses its door: `Call.result()` blocks a thread,
+The waiting side chooses its door: `Pending.result()` blocks a thread,
 `await call` suspends an asyncio task. Either can give up (Ctrl-C, an
-asyncio cancellation): `Call.cancel()` cancels the task's own scope in the
+asyncio cancellation): `Pending.cancel()` cancels the task's own scope in the
 loop, and the task's own cleanup (a shielded revoke, say) still runs.
 
 `close()` asks the loop to stop: the calls still running are cancelled
@@ -40,7 +40,7 @@ import trio
 
 from keel.errors import KeelError
 
-__all__ = ["CLOSE_TIMEOUT_S", "START_TIMEOUT_S", "Call", "Portal"]
+__all__ = ["CLOSE_TIMEOUT_S", "START_TIMEOUT_S", "Pending", "Portal"]
 
 log = logging.getLogger("keel.client")
 
@@ -51,7 +51,7 @@ START_TIMEOUT_S = 30.0  # seconds for a new thread to start its loop and enter t
 CLOSE_TIMEOUT_S = 10.0  # seconds `close()` waits for the loop to end: revokes and closes are each bounded below this
 
 
-class Call(Generic[T]):
+class Pending(Generic[T]):
     """One call handed to the loop: wait for it with `result()` (a thread) or `await` it (asyncio)."""
 
     def __init__(self, portal: Portal, fn: Callable[[Any], Awaitable[T]]) -> None:
@@ -123,7 +123,7 @@ class Portal:
         self._stop: trio.Event | None = None
         self._resource: Any = None
         self._lock = threading.Lock()  # guards `_pending` and `_ended`
-        self._pending: set[Call[Any]] = set()  # submitted, not settled yet
+        self._pending: set[Pending[Any]] = set()  # submitted, not settled yet
         self._ended = False
         self._thread: threading.Thread | None = None
 
@@ -154,9 +154,9 @@ class Portal:
         """Whether the caller runs on this portal's own thread."""
         return threading.current_thread() is self._thread
 
-    def submit(self, fn: Callable[[Any], Awaitable[T]]) -> Call[T]:
-        """Run `fn(resource)` in the loop (from any thread but the loop's); the `Call` to wait on."""
-        call: Call[T] = Call(self, fn)
+    def submit(self, fn: Callable[[Any], Awaitable[T]]) -> Pending[T]:
+        """Run `fn(resource)` in the loop (from any thread but the loop's); the `Pending` to wait on."""
+        call: Pending[T] = Pending(self, fn)
         with self._lock:
             if self._ended:
                 call.future.set_exception(KeelError("client: closed"))
@@ -170,11 +170,6 @@ class Portal:
         """Run `fn(resource)` in the loop until it returns or the portal closes (it must not raise)."""
         self.in_loop(self._start_background, fn)
 
-    def token(self) -> trio.lowlevel.TrioToken:
-        """The loop's token, for callbacks that must reach the loop from another thread."""
-        assert self._token is not None, "the portal is not open"
-        return self._token
-
     def close(self, *, timeout: float = CLOSE_TIMEOUT_S) -> None:
         """Stop the loop and wait up to `timeout` for its thread to end (not from the loop's thread). Idempotent."""
         self.request_stop()
@@ -187,10 +182,8 @@ class Portal:
         """Ask the loop to stop, without waiting (from any thread). Idempotent."""
         self.in_loop(self._stop_in_loop)
 
-    # --- in the loop ------------------------------------------------------------------------------
-
     def in_loop(self, fn: Callable[..., None], *args: Any) -> None:
-        """Run the synchronous `fn(*args)` in the loop soon; nothing if the loop has ended."""
+        """Run the synchronous `fn(*args)` in the loop soon (from any thread); nothing if the loop has ended."""
         token = self._token
         if token is None:
             return
@@ -198,6 +191,8 @@ class Portal:
             token.run_sync_soon(self._guarded, fn, *args)
         except trio.RunFinishedError:
             pass  # the loop ended: `_main` failed whatever was pending
+
+    # --- in the loop ------------------------------------------------------------------------------
 
     @staticmethod
     def _guarded(fn: Callable[..., None], *args: Any) -> None:
@@ -207,7 +202,7 @@ class Portal:
         except Exception:
             log.exception("client loop: a callback failed")
 
-    def _start(self, call: Call[Any]) -> None:
+    def _start(self, call: Pending[Any]) -> None:
         if self._nursery is None or self._stop is None or self._stop.is_set():
             call.future.set_exception(KeelError("client: closed"))
             return
@@ -221,7 +216,7 @@ class Portal:
         if self._stop is not None:
             self._stop.set()
 
-    def _settled(self, call: Call[Any]) -> None:
+    def _settled(self, call: Pending[Any]) -> None:
         with self._lock:
             self._pending.discard(call)
 

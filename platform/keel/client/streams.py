@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import trio
 
-from keel.client.portal import Call
+from keel.client.portal import Pending
 from keel.client.watch import Watcher
 from keel.core.api import Event
 from keel.errors import KeelError, Unavailable
@@ -48,11 +48,11 @@ class Stream(Generic[T]):
         self._step = step
         self._turn = trio.Lock()  # used only in the loop
 
-    def next(self) -> Call[T]:
+    def next(self) -> Pending[T]:
         """The next item, as a call."""
         return self._handle.call(self._next)
 
-    def run(self, fn: Callable[[], Awaitable[T]]) -> Call[T]:
+    def run(self, fn: Callable[[], Awaitable[T]]) -> Pending[T]:
         """Run `fn` in the loop in turn with `next()` (a watch's `start`)."""
         return self._handle.call(lambda _c: self._in_turn(fn))
 
