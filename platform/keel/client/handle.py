@@ -66,7 +66,7 @@ class ClientHandle:
         self._guard = guard  # the door's check of the calling thread, run before every call
         self._lock = threading.Lock()  # guards the fields below, shared by every thread of the program
         self._unreported: list[LeaseView] = []  # lost leases not raised to the program yet
-        self._views: dict[int, LeaseView] = {}  # by id: the leases granted and not ended by the program
+        self._views: dict[int, LeaseView] = {}  # by id: the leases granted, neither ended by the program nor lost
         self._listeners: list[LeaseListener] = []
         self._closed = False
 
@@ -153,6 +153,7 @@ class ClientHandle:
         if view.ended or self._closed:
             return
         with self._lock:
+            self._views.pop(view.id, None)  # nothing left to keep alive or end
             self._unreported.append(view)
             listeners = list(self._listeners)
         log.warning("lease %d: lost: %s", view.id, view.error)
