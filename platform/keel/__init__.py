@@ -26,7 +26,8 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 # Every plugin imports `keel`; the client (trio, the transport interface,
-# the core's protocol) loads only when a program asks for it (PEP 562).
+# the core's protocol) loads only when a program asks for it (PEP 562),
+# `keel.aio` (the asyncio door) included.
 _CLIENT_NAMES = ("Client", "connect")
 
 
@@ -35,4 +36,8 @@ def __getattr__(name: str) -> Any:
         from keel import client  # noqa: PLC0415
 
         return getattr(client, name)
+    if name == "aio":  # `keel.aio.connect(...)` after a bare `import keel`
+        import keel.aio  # noqa: PLC0415
+
+        return keel.aio
     raise AttributeError(f"module 'keel' has no attribute {name!r}")

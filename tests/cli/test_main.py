@@ -52,6 +52,7 @@ def test_plugins_table_names_every_plugin(keel) -> None:
         (["status", "--timeout", "soon"], "argument --timeout: invalid float value"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["bench", "wire", "--messages", "0"], "--messages: 0 is below 1"),
+        (["bench", "client", "--threads", "0"], "--threads: 0 is below 1"),
     ],
 )
 def test_a_bad_argument_is_one_line(keel, args: list[str], words: str) -> None:

@@ -1,8 +1,9 @@
 """`keel bench`: measurements that `make bench` prints and records in docs/benchmarks.md."""
 
+from keel.bench.client import ClientBench, bench_client
 from keel.bench.core import CoreBench, bench_core
 from keel.bench.report import machine, write_docs
 from keel.bench.transport import bench_transport
 from keel.bench.wire import bench_wire
 
-__all__ = ["CoreBench", "bench_core", "bench_transport", "bench_wire", "machine", "write_docs"]
+__all__ = ["ClientBench", "CoreBench", "bench_client", "bench_core", "bench_transport", "bench_wire", "machine", "write_docs"]

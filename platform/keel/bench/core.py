@@ -11,17 +11,13 @@ What it measures, in this order, on one machine (nodes and client share its core
   killed node is restarted and caught up before the next), with every
   sample in `failover_samples_ms`.
 
-Every value written is `value_bytes` long. The cluster lives in a temporary
-directory and every process it started is killed, by PID, at the end.
+Every value written is `value_bytes` long. The cluster (`BenchCluster`)
+lives in a temporary directory and every process it started is killed, by
+PID, at the end.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -31,15 +27,14 @@ from typing import Any
 import attrs
 import trio
 
+from keel.bench.cluster import START_TIMEOUT_S, BenchCluster
 from keel.bench.stats import percentile
 from keel.client import AsyncClient, connect, endpoints_from_cluster
 from keel.errors import KeelError
 
 __all__ = ["CoreBench", "bench_core"]
 
-START_TIMEOUT_S = 60.0  # seconds for the cluster to elect a leader on a loaded machine
 CATCH_UP_TIMEOUT_S = 60.0  # seconds for a restarted node to catch up
-STOP_GRACE_S = 10.0  # seconds the cluster gets to stop after SIGTERM
 
 
 @attrs.frozen(kw_only=True)
@@ -58,7 +53,7 @@ class CoreBench:
 def bench_core(spec: CoreBench) -> dict[str, Any]:
     """Start the cluster, measure, stop it; the figures as a JSON-ready dict."""
     with tempfile.TemporaryDirectory(prefix="keel-bench-") as tmp:
-        cluster = _Cluster(Path(tmp), spec.consensus)
+        cluster = BenchCluster(Path(tmp), spec.consensus)
         try:
             cluster.start()
             return trio.run(_measure, spec, cluster)
@@ -66,75 +61,7 @@ def bench_core(spec: CoreBench) -> dict[str, Any]:
             cluster.stop()
 
 
-class _Cluster:
-    """`keel up` in a temporary directory, plus the nodes this bench restarts itself."""
-
-    def __init__(self, root: Path, consensus: str) -> None:
-        self.root = root
-        self.consensus = consensus
-        self.up: subprocess.Popen[bytes] | None = None
-        self.restarted: dict[str, subprocess.Popen[bytes]] = {}
-
-    @property
-    def file(self) -> Path:
-        return self.root / "cluster.json"
-
-    def start(self) -> None:
-        self.up = subprocess.Popen(
-            [sys.executable, "-m", "keel", "up", "--dir", str(self.root), "--data", "0", "--no-view",
-             "--consensus", self.consensus],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not self.file.exists():
-            if self.up.poll() is not None or time.monotonic() > deadline:
-                raise KeelError(f"keel up did not start a cluster in {self.root} (exit status {self.up.poll()})")
-            time.sleep(0.1)
-
-    def pids(self) -> dict[str, int]:
-        """Node id -> pid of every node as it runs now."""
-        nodes = json.loads(self.file.read_text())["nodes"]
-        pids = {n["id"]: n["pid"] for n in nodes}
-        pids.update({node_id: proc.pid for node_id, proc in self.restarted.items()})
-        return pids
-
-    def config(self, node_id: str) -> str:
-        return next(n["config"] for n in json.loads(self.file.read_text())["nodes"] if n["id"] == node_id)
-
-    def kill(self, node_id: str) -> None:
-        os.kill(self.pids()[node_id], signal.SIGKILL)
-
-    def restart(self, node_id: str) -> None:
-        log = open(self.root / f"{node_id}-restarted.log", "ab")  # noqa: SIM115 - the child keeps it
-        self.restarted[node_id] = subprocess.Popen(
-            [sys.executable, "-m", "keel", "node", "--config", self.config(node_id)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        log.close()
-
-    def stop(self) -> None:
-        for proc in self.restarted.values():
-            _end(proc)
-        if self.up is not None:
-            _end(self.up)
-        for pid in (self.pids().values() if self.file.exists() else ()):
-            try:
-                os.kill(pid, signal.SIGKILL)  # a node that outlived keel up (it was killed before it could stop it)
-            except ProcessLookupError:
-                pass
-
-
-def _end(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(STOP_GRACE_S)
-
-
-async def _measure(spec: CoreBench, cluster: _Cluster) -> dict[str, Any]:
+async def _measure(spec: CoreBench, cluster: BenchCluster) -> dict[str, Any]:
     endpoints = endpoints_from_cluster(cluster.file)
     value = b"v" * spec.value_bytes
     async with connect(endpoints) as client:
@@ -185,7 +112,7 @@ async def _leader(client: AsyncClient, timeout: float) -> str:
             await trio.sleep(0.05)
 
 
-async def _failover(client: AsyncClient, cluster: _Cluster, value: bytes) -> float:
+async def _failover(client: AsyncClient, cluster: BenchCluster, value: bytes) -> float:
     """Kill the leader, time the next acknowledged write, restart the node and let it catch up."""
     leader = await _leader(client, START_TIMEOUT_S)
     await client.put("failover", value)

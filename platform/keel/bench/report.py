@@ -39,26 +39,46 @@ def _side_by_side(engines: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def write_docs(path: Path, results: dict[str, Any], command: str) -> None:
-    """Replace the measured part of `path` (between the bench markers), keeping the prose around it."""
-    lines = [
-        BEGIN,
-        f"Measured {datetime.date.today().isoformat()} with `{command}` on "
-        f"{results['machine']['system']}, {results['machine']['cpus']} CPUs, "
-        f"{results['machine']['implementation']} {results['machine']['python']}.",
-        "",
-    ]
-    for name, section in results.items():
-        if name == "machine":
-            continue
-        table = _side_by_side(section) if name == "core" else _table(section)
-        lines += [f"### {name}", "", *table, ""]
-    lines.append(END)
-    block = "\n".join(lines)
+    """Record the measured sections in `path` (between the bench markers), keeping the prose around them.
+
+    Each section says when and how it was measured, so `keel bench client
+    --write-docs` replaces the client's figures and keeps the others'.
+    """
+    measured = (f"Measured {datetime.date.today().isoformat()} with `{command}` on "
+                f"{results['machine']['system']}, {results['machine']['cpus']} CPUs, "
+                f"{results['machine']['implementation']} {results['machine']['python']}.")
     text = path.read_text(encoding="utf-8") if path.exists() else ""
+    head, tail, sections = text, "", {}
     if BEGIN in text and END in text:
         head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        text = head + block + tail
-    else:
-        text = (text or "# Benchmarks\n\n") + block + "\n"
-    path.write_text(text, encoding="utf-8")
+        old, _, tail = rest.partition(END)
+        sections = _sections(old)
+    for name, section in results.items():
+        if name != "machine":
+            table = _side_by_side(section) if name == "core" else _table(section)
+            sections[name] = [measured, "", *table]
+    lines = [BEGIN]
+    for name, body in sections.items():
+        lines += [f"### {name}", "", *body, ""]
+    lines.append(END)
+    if not head:
+        head = "# Benchmarks\n\n"
+    path.write_text(head + "\n".join(lines) + (tail or "\n"), encoding="utf-8")
+
+
+def _sections(block: str) -> dict[str, list[str]]:
+    """The `### name` sections of a measured block, each as its lines without the heading and blank edges."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in block.splitlines():
+        if line.startswith("### "):
+            current = sections[line[4:].strip()] = []
+        elif current is not None:
+            current.append(line)
+    for name, body in sections.items():
+        while body and not body[0].strip():
+            body.pop(0)
+        while body and not body[-1].strip():
+            body.pop()
+        sections[name] = body
+    return sections

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from keel.bench import CoreBench, bench_core, bench_transport, bench_wire, write_docs
+from keel.bench import ClientBench, CoreBench, bench_client, bench_core, bench_transport, bench_wire, write_docs
 from keel.bench import machine
 from keel.cli.output import print_json, print_table
 from keel.contract import Kind
@@ -17,7 +17,7 @@ from keel import plugins
 
 __all__ = ["add_parser"]
 
-TARGETS = ("wire", "transport", "core", "all")
+TARGETS = ("wire", "transport", "core", "client", "all")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -25,7 +25,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "bench",
         help="measure keel's speed on this machine",
         description="Measure the wire codec (wire), a transport between two endpoints on 127.0.0.1 (transport), "
-                    "a local 3-node core with its durable log on, through the client library (core), or all three.",
+                    "a local 3-node core with its durable log on, through the client library (core), the client's "
+                    "three doors (async, blocking, asyncio) against such a core (client), or all four.",
     )
     parser.add_argument("target", choices=TARGETS, help="what to measure")
     parser.add_argument("--transport", default="tcp", metavar="NAME", help="transport plugin to measure (default: tcp)")
@@ -41,6 +42,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help=f"core: writes in the throughput run (default: {core.writes})")
     parser.add_argument("--failovers", type=int, default=core.failovers, metavar="N",
                         help=f"core: times the leader is killed (default: {core.failovers})")
+    client = ClientBench()
+    parser.add_argument("--threads", type=int, default=client.threads, metavar="N",
+                        help=f"client: threads sharing one blocking client, against as many tasks sharing one "
+                             f"async client (default: {client.threads})")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.add_argument("--write-docs", metavar="FILE", help="also record the figures in FILE (docs/benchmarks.md)")
     parser.set_defaults(run=run)
@@ -51,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--messages", f"{args.messages} is below 1")
     if args.requests < 64:
         raise ConfigError("--requests", f"{args.requests} is below 64 (one per request in flight)")
-    for name in ("clients", "writes"):
+    for name in ("clients", "writes", "threads"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name}", f"{getattr(args, name)} is below 1")
     if args.failovers < 0:
@@ -70,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         results["core"] = {name: bench_core(CoreBench(consensus=name, clients=args.clients, writes=args.writes,
                                                       failovers=args.failovers))
                            for name in engines}
+    if args.target in ("client", "all"):
+        results["client"] = bench_client(ClientBench(threads=args.threads))
     if args.json:
         print_json(results)
     else:

@@ -15,10 +15,11 @@ import contextlib
 import logging
 import random
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+import attrs
 import trio
 
 from keel.client.caller import Caller
@@ -44,7 +45,7 @@ from keel.data.bucket import DEFAULT_BUCKET, BucketSpec
 from keel.errors import KeelError, LeaseExpired
 from keel.transport import ClientSettings
 
-__all__ = ["DEFAULT_LOCK_TTL_S", "AsyncClient", "connect", "open_client"]
+__all__ = ["DEFAULT_LOCK_TTL_S", "AsyncClient", "ClientSetup", "connect", "open_client"]
 
 log = logging.getLogger("keel.client")
 
@@ -275,32 +276,68 @@ class AsyncClient:
         if self._closed:
             return
         self._closed = True
-        for lease in sorted(self._kept, key=lambda lease: lease.id):
-            try:
-                await lease.revoke(self.caller)
-            except LeaseExpired:
-                pass  # gone already; nothing to give back
-        self._nursery.cancel_scope.cancel()
+        # All at once (they travel as one batch), so closing takes one revoke's
+        # time at most (`REVOKE_GRACE_S`, the bound of the shield), however many leases there are.
+        try:
+            with trio.CancelScope(shield=True):
+                async with trio.open_nursery() as nursery:
+                    for lease in sorted(self._kept, key=lambda lease: lease.id):
+                        nursery.start_soon(self._give_back, lease)
+        finally:
+            self._nursery.cancel_scope.cancel()
+
+    async def _give_back(self, lease: Lease) -> None:
+        try:
+            await lease.revoke(self.caller)
+        except LeaseExpired:
+            pass  # gone already; nothing to give back
+
+
+@attrs.frozen(kw_only=True)
+class ClientSetup:
+    """What a client needs before it connects: endpoints, transport, time budget; shared by the three doors."""
+
+    routing: Routing  # mutable: what the client learns about the leader; one per client
+    connect: Any  # the transport plugin's `connect(address, settings)`
+    settings: ClientSettings
+    options: ClientOptions
+
+    @classmethod
+    def of(cls, endpoints: str | Sequence[EndpointLike], *, transport: str = "tcp",
+           request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S, deadline: float = DEFAULT_DEADLINE_S,
+           connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S, settings: ClientSettings | None = None) -> ClientSetup:
+        """Check the arguments of `keel.connect` and load the transport; no connection is opened.
+
+        Raises:
+            ConfigError: bad endpoints, or an unknown transport (listing the installed ones).
+        """
+        from keel import plugins  # noqa: PLC0415 - loading plugins costs; only a client that connects pays
+        from keel.contract import Kind  # noqa: PLC0415
+
+        options = ClientOptions(transport=transport, request_timeout=request_timeout, deadline=deadline,
+                                connect_timeout=connect_timeout)
+        routing = Routing(parse_endpoints(endpoints))
+        plugin = plugins.load().get(Kind.TRANSPORT, options.transport, field="transport")
+        if settings is None:
+            settings = ClientSettings(connect_timeout=options.connect_timeout)
+        return cls(routing=routing, connect=plugin.connect, settings=settings, options=options)
+
+    def open(self) -> AbstractAsyncContextManager[AsyncClient]:
+        """The async client over this setup, with a new session: `async with setup.open() as client:`."""
+        return open_client(routing=self.routing, session=Session(), connect=self.connect, settings=self.settings,
+                           options=self.options)
 
 
 @asynccontextmanager
 async def open_client(*, routing: Routing, session: Session, connect: Any, settings: ClientSettings,
-                      options: ClientOptions,
-                      background: Callable[..., Awaitable[None]] | None = None) -> AsyncIterator[AsyncClient]:
-    """A client over given routing and session state (the blocking `Client` keeps them across runs).
-
-    `background(client, task_status=...)`, if given, runs in the client's
-    nursery until it closes; the client is handed out once it called
-    `task_status.started()`. It must not raise.
-    """
+                      options: ClientOptions) -> AsyncIterator[AsyncClient]:
+    """A client over given routing and session state: its nursery, its connections, closed on the way out."""
     pool = Pool(connect, settings)
     caller = Caller(routing=routing, session=session, pool=pool, options=options,
                     rng=random.Random(secrets.randbits(64)))
     try:
         async with trio.open_nursery() as nursery:
             client = AsyncClient(caller, nursery)
-            if background is not None:
-                await nursery.start(background, client)
             try:
                 yield client
             finally:
@@ -337,15 +374,7 @@ async def connect(endpoints: str | Sequence[EndpointLike], *, transport: str = "
     Raises:
         ConfigError: bad endpoints, or an unknown transport (listing the installed ones).
     """
-    from keel import plugins  # noqa: PLC0415 - loading plugins costs; only a client that connects pays
-    from keel.contract import Kind  # noqa: PLC0415
-
-    options = ClientOptions(transport=transport, request_timeout=request_timeout, deadline=deadline,
-                            connect_timeout=connect_timeout)
-    routing = Routing(parse_endpoints(endpoints))
-    plugin = plugins.load().get(Kind.TRANSPORT, options.transport, field="transport")
-    if settings is None:
-        settings = ClientSettings(connect_timeout=options.connect_timeout)
-    async with open_client(routing=routing, session=Session(), connect=plugin.connect, settings=settings,
-                           options=options) as client:
+    setup = ClientSetup.of(endpoints, transport=transport, request_timeout=request_timeout, deadline=deadline,
+                           connect_timeout=connect_timeout, settings=settings)
+    async with setup.open() as client:
         yield client

@@ -1,50 +1,54 @@
 """The blocking client: `keel.Client(endpoints)`, the async client's calls for code that is not async.
 
-Each call runs the async client in a `trio.run` of its own (keel runs no
-threads and no asyncio), which shapes what it can promise:
+A `Client` starts one daemon thread running a Trio loop that holds the
+async client of `keel.connect` (`keel.client.handle`): its connections,
+session and batcher stay open across calls, and its leases (and so locks
+and candidacies) are kept alive by that loop every ttl/3 whether the
+program calls or sleeps. Each call is handed to the loop and the calling
+thread waits for its answer, so:
 
-- every call opens its connections afresh: fine for scripts and tools, a
-  few milliseconds per call on a LAN; use `keel.connect` for throughput;
-- what must outlive a call is plain data kept here: the session (its id,
-  seq counter and acked watermark, so a retried write is still applied
-  once), what was learned about the leader and the node ids, a watch's
-  revision, an observer's leader;
-- **nothing runs between calls**, so nothing keeps a lease alive then. A
-  lease of this client (and so a lock or a candidacy) is refreshed only
-  while the program calls it: each call first refreshes every lease that
-  is due (a third of its ttl passed), keeps them alive while it runs (a
-  long lock wait or `next()` on a watch), and `keepalive()` does nothing
-  else. A program that leaves the client alone for longer than a ttl loses
-  the lease; leaving its `with` block then raises `LeaseExpired`;
-- it cannot be called from inside a running Trio (or asyncio) loop; there,
-  use `keel.connect`.
+- one client may be shared by any number of threads; calls they make at
+  the same time run side by side in the loop and travel as one batch, as
+  an async program's tasks do;
+- errors and deadlines are the async client's: typed errors, every call
+  bounded by its deadline; Ctrl-C while waiting cancels the call;
+- a lease lost anyway (a partition longer than its ttl) is reported to
+  the listeners (`add_lease_listener`) and raised, once, by the next call;
+- watches are iterators (`watch`) or callbacks (`add_watch_callback`) run
+  on a thread the client owns, resumed across leader changes;
+- it refuses to be called from inside a running Trio loop (use
+  `keel.connect` there) or asyncio loop (use `keel.aio.connect`), which it
+  would block;
+- `close()` (or leaving the `with` block) revokes the leases and ends the
+  thread; a client dropped or left open at exit is closed the same way.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
-import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import trio
 
-from keel.client.async_client import DEFAULT_LOCK_TTL_S, AsyncClient, open_client
-from keel.client.election import DEFAULT_ELECTION_TTL_S, LeaderCursor, next_leader
+from keel.client.async_client import DEFAULT_LOCK_TTL_S, ClientSetup
+from keel.client.election import DEFAULT_ELECTION_TTL_S, LeaderObserver
 from keel.client.encoding import BytesLike, as_bytes, lease_id
-from keel.client.endpoints import EndpointLike, parse_endpoints
-from keel.client.lease import KEEPALIVE_FRACTION, refresh
-from keel.client.lock import campaign, lock
-from keel.client.options import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_DEADLINE_S, DEFAULT_REQUEST_TIMEOUT_S, ClientOptions
-from keel.client.routing import Routing
-from keel.client.session import Session
-from keel.client.watch import WatchCursor, poll
+from keel.client.endpoints import EndpointLike
+from keel.client.handle import ClientHandle, LeaseListener
+from keel.client.lease_view import LeaseView
+from keel.client.options import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_DEADLINE_S, DEFAULT_REQUEST_TIMEOUT_S
+from keel.client.portal import Pending
+from keel.client.streams import Stream, WatchCallback
 from keel.core.api import (
-    CampaignReply, CompactReply, Compare, CoreStatusReply, DeleteReply, Event, KeyValue, LeaseGrant, LeaseRevoke,
-    PutReply, RangeReply, Resign, TxnReply, Unlock,
+    CampaignReply, CompactReply, Compare, CoreStatusReply, DeleteReply, Event, KeyValue, PutReply, RangeReply,
+    Resign, TxnReply, Unlock,
 )
-from keel.errors import KeelError, LeaseExpired, Unavailable
+from keel.errors import KeelError
 from keel.transport import ClientSettings
 
 __all__ = ["BlockingElection", "BlockingLease", "BlockingObserver", "BlockingWatch", "Client"]
@@ -52,105 +56,97 @@ __all__ = ["BlockingElection", "BlockingLease", "BlockingObserver", "BlockingWat
 log = logging.getLogger("keel.client")
 
 T = TypeVar("T")
-KEEPER_NAP_S = 1.0  # seconds the in-call keeper sleeps at most, so a lease granted meanwhile is seen soon
+_numbers = itertools.count(1)  # names the clients' threads apart
 
 
-class BlockingLease:
-    """A lease of a blocking `Client`; its times are on `time.monotonic`.
+def _refuse_in_loop() -> None:
+    """Refuse a blocking call from a thread that runs an event loop, which the wait would block.
 
-    Attributes:
-        id, ttl: as the core granted it.
-        error: the `LeaseExpired` that ended it, once lost.
+    Raises:
+        RuntimeError: inside a running Trio or asyncio loop; the message names the door to use there.
     """
+    if trio.lowlevel.in_trio_run():
+        raise RuntimeError("keel.Client: a blocking call inside a running Trio loop would block it; "
+                           "use `async with keel.connect(...)` there")
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError("keel.Client: a blocking call inside a running asyncio loop would block it; "
+                       "use `async with keel.aio.connect(...)` there")
 
-    def __init__(self, client: Client, id: int, ttl: float, *, confirmed_at: float) -> None:
-        self._client = client
-        self.id = id
-        self.ttl = ttl
-        self.confirmed_at = confirmed_at
-        self.error: LeaseExpired | None = None
 
-    def __repr__(self) -> str:
-        return f"BlockingLease(id={self.id}, ttl={self.ttl:g}, {'lost' if self.lost else 'alive'})"
+def _wait(call: Pending[T]) -> T:
+    """The call's answer: the calling thread waits (the handle refused a thread that runs a loop)."""
+    return call.result()
 
-    @property
-    def lost(self) -> bool:
-        return self.error is not None
 
-    @property
-    def deadline(self) -> float:
-        """`time.monotonic()` until which the lease is surely alive."""
-        return self.confirmed_at + self.ttl
-
-    def due(self, now: float) -> bool:
-        return self.error is None and now >= self.confirmed_at + self.ttl * KEEPALIVE_FRACTION
-
-    def lose(self, error: LeaseExpired) -> None:
-        if self.error is None:
-            self.error = error
-
-    def check(self) -> None:
-        """Raise the `LeaseExpired` that ended the lease, if it ended."""
-        if self.error is not None:
-            raise self.error
+class BlockingLease(LeaseView):
+    """A lease of a blocking `Client`, kept alive by its loop until revoked; see `LeaseView`."""
 
     def keepalive(self) -> None:
-        """Refresh this lease now.
+        """Refresh this lease now (the loop does it every ttl/3 anyway).
 
         Raises:
             LeaseExpired: it is gone, or could not be confirmed within its ttl.
         """
         self.check()
-        self._client._run(lambda c: refresh(c.caller, self, clock=time.monotonic))
+        _wait(self._handle.refresh(self))
         self.check()
+
+    def revoke(self, *, missing_ok: bool = False) -> None:
+        """End the lease and delete its keys.
+
+        Raises:
+            LeaseExpired: it was already gone (unless `missing_ok`).
+        """
+        _wait(self._handle.revoke(self, missing_ok=missing_ok))
 
 
 class BlockingWatch:
     """A blocking iterator of `Event`s: each `next()` waits for the next one (Ctrl-C interrupts)."""
 
-    def __init__(self, client: Client, cursor: WatchCursor) -> None:
-        self._client = client
-        self.cursor = cursor
+    def __init__(self, handle: ClientHandle, key: BytesLike, prefix: bool, start_revision: int) -> None:
+        # Building a watcher is plain data: only its polls run in the loop.
+        self._watcher = handle.client.watch(key, prefix=prefix, start_revision=start_revision)
+        self._stream = Stream(handle, self._watcher.__anext__)
 
     @property
     def next_revision(self) -> int:
-        return self.cursor.next_revision
+        return self._watcher.next_revision
+
+    def start(self) -> int:
+        """Begin now rather than at the first `next()`; the revision the events start from."""
+        return _wait(self._stream.run(self._watcher.start))
 
     def __iter__(self) -> BlockingWatch:
         return self
 
     def __next__(self) -> Event:
-        if not self.cursor.pending:
-            self._client._run(self._fill)
-        return self.cursor.pending.popleft()
-
-    async def _fill(self, c: AsyncClient) -> None:
-        while not self.cursor.pending:
-            await poll(c.caller, self.cursor)
+        return _wait(self._stream.next())
 
 
 class BlockingObserver:
     """A blocking iterator of an election's leaders: the leader now, then each new one."""
 
-    def __init__(self, client: Client, cursor: LeaderCursor) -> None:
-        self._client = client
-        self.cursor = cursor
+    def __init__(self, handle: ClientHandle, name: bytes) -> None:
+        self._stream = Stream(handle, LeaderObserver(handle.client.caller, name).__anext__)
 
     def __iter__(self) -> BlockingObserver:
         return self
 
     def __next__(self) -> KeyValue | None:
-        return self._client._run(lambda c: next_leader(c.caller, self.cursor))
+        return _wait(self._stream.next())
 
 
 class BlockingElection:
-    """Election `name` for a blocking client; the candidacy's lease is kept alive as the module doc says."""
+    """Election `name` for a blocking client: the candidacy's lease is kept alive by the client's loop."""
 
     def __init__(self, client: Client, name: BytesLike) -> None:
         self._client = client
         self.name = as_bytes(name, "election name")
-        self.key: bytes | None = None
-        self.lease: BlockingLease | None = None
+        self.key: bytes | None = None  # this client's candidacy, once elected
+        self.lease: BlockingLease | None = None  # its lease: `lease.lost` ends the leadership
 
     def campaign(self, value: BytesLike, *, ttl: float = DEFAULT_ELECTION_TTL_S,
                  timeout: float | None = None) -> CampaignReply:
@@ -162,15 +158,9 @@ class BlockingElection:
         """
         if self.lease is not None:
             raise KeelError(f"election {self.name!r}: already campaigning here; resign first")
-        lease = self._client.grant_lease(ttl)
-        what = f"campaign {self.name!r}"
-        try:
-            reply = self._client._run(lambda c: _bounded(campaign(c.caller, self.name, lease, as_bytes(value)),
-                                                         timeout, what))
-        except BaseException:
-            self._client._end(lease, quiet=True)
-            raise
-        self.key, self.lease = reply.key, lease
+        view, reply = _wait(self._client._handle.campaign(self.name, as_bytes(value), ttl=ttl,
+                                                                         timeout=timeout))
+        self.key, self.lease = reply.key, view
         return reply
 
     def resign(self) -> None:
@@ -182,45 +172,37 @@ class BlockingElection:
 
     def leader(self) -> KeyValue | None:
         """The leading candidacy, None when nobody stands."""
-        cursor = LeaderCursor(self.name)
-        return self._client._run(lambda c: next_leader(c.caller, cursor))
+        return self._client._call(lambda c: c.election(self.name).leader())
 
     def observe(self) -> BlockingObserver:
-        return BlockingObserver(self._client, LeaderCursor(self.name))
-
-
-async def _bounded(awaitable: Awaitable[T], timeout: float | None, what: str) -> T:
-    if timeout is None:
-        return await awaitable
-    with trio.move_on_after(timeout):
-        return await awaitable
-    raise Unavailable(f"{what}: not done within {timeout:g} s")
+        """A blocking iterator: the leader now, then each new leader (None when nobody stands)."""
+        return BlockingObserver(self._client._handle, self.name)
 
 
 class Client:
-    """The core for code that is not async; see the module doc for what a blocking client can promise.
+    """The core for code that is not async; see the module doc.
 
-    Same arguments as `keel.connect`. Use it as a context manager (or call
-    `close()`) to revoke the leases it still keeps.
+    Same arguments as `keel.connect`. Use it as a context manager, or call
+    `close()`, to revoke its leases and end its thread.
+
+    Raises:
+        ConfigError: bad endpoints, or an unknown transport.
     """
 
     def __init__(self, endpoints: str | Sequence[EndpointLike], *, transport: str = "tcp",
                  request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S, deadline: float = DEFAULT_DEADLINE_S,
                  connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S, settings: ClientSettings | None = None) -> None:
-        from keel import plugins  # noqa: PLC0415 - loading plugins costs; only a client pays
-        from keel.contract import Kind  # noqa: PLC0415
-
-        self._options = ClientOptions(transport=transport, request_timeout=request_timeout, deadline=deadline,
-                                      connect_timeout=connect_timeout)
-        self._routing = Routing(parse_endpoints(endpoints))
-        self._session = Session()
-        self._connect = plugins.load().get(Kind.TRANSPORT, self._options.transport, field="transport").connect
-        self._settings = settings or ClientSettings(connect_timeout=self._options.connect_timeout)
-        self._leases: dict[int, BlockingLease] = {}  # the leases this client keeps alive while called
+        setup = ClientSetup.of(endpoints, transport=transport, request_timeout=request_timeout, deadline=deadline,
+                               connect_timeout=connect_timeout, settings=settings)
+        self._handle = ClientHandle.start(setup, make_lease=BlockingLease, guard=_refuse_in_loop,
+                                          name=f"keel-client-{next(_numbers)}")
+        # Closes the client when the program drops it or exits without `close()`; holds no reference to it.
+        self._finalizer = weakref.finalize(self, self._handle.close)
 
     @property
     def client_id(self) -> str:
-        return self._session.client
+        """This client's session id (random): with a seq, what makes a retried write idempotent."""
+        return self._handle.client_id
 
     def __enter__(self) -> Client:
         return self
@@ -229,70 +211,112 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Revoke the leases this client still keeps (best effort)."""
-        for lease in list(self._leases.values()):
-            self._end(lease, quiet=True)
+        """Revoke the leases this client keeps and end its threads; calls still running fail. Idempotent."""
+        self._finalizer()
 
     # --- keys ------------------------------------------------------------------------------
 
     def put(self, key: BytesLike, value: BytesLike, *, lease: object = None, prev_kv: bool = False) -> PutReply:
-        return self._run(lambda c: c.put(key, value, lease=lease_id(lease), prev_kv=prev_kv))
+        """Set `key` to `value`, attached to `lease` if given; `prev_kv` returns the old key."""
+        number = lease_id(lease)
+        return self._call(lambda c: c.put(key, value, lease=number, prev_kv=prev_kv))
 
     def get(self, key: BytesLike, *, serializable: bool = False) -> KeyValue | None:
-        return self._run(lambda c: c.get(key, serializable=serializable))
+        """The key, or None when absent; linearizable unless `serializable`."""
+        return self._call(lambda c: c.get(key, serializable=serializable))
 
     def range(self, prefix: BytesLike, *, limit: int = 0, keys_only: bool = False,
               serializable: bool = False) -> RangeReply:
-        return self._run(lambda c: c.range(prefix, limit=limit, keys_only=keys_only, serializable=serializable))
+        """The keys starting with `prefix`, in key order: at most `limit` (0: all)."""
+        return self._call(lambda c: c.range(prefix, limit=limit, keys_only=keys_only, serializable=serializable))
 
     def delete(self, key: BytesLike, *, prefix: bool = False, prev_kv: bool = False) -> DeleteReply:
-        return self._run(lambda c: c.delete(key, prefix=prefix, prev_kv=prev_kv))
+        """Delete `key` (every key starting with it when `prefix`)."""
+        return self._call(lambda c: c.delete(key, prefix=prefix, prev_kv=prev_kv))
 
     def cas(self, key: BytesLike, expected: BytesLike | None, new: BytesLike, *, lease: object = None) -> bool:
-        return self._run(lambda c: c.cas(key, expected, new, lease=lease_id(lease)))
+        """Set `key` to `new` if its value is `expected` (None: if it is absent); whether it did."""
+        number = lease_id(lease)
+        return self._call(lambda c: c.cas(key, expected, new, lease=number))
 
     def txn(self, compare: Sequence[Compare] = (), success: Sequence[Any] = (),
             failure: Sequence[Any] = ()) -> TxnReply:
-        return self._run(lambda c: c.txn(compare, success, failure))
+        """If every compare holds run `success`, else `failure`; all at one revision."""
+        return self._call(lambda c: c.txn(compare, success, failure))
 
     def compact(self, revision: int) -> CompactReply:
-        return self._run(lambda c: c.compact(revision))
+        """Forget the history up to `revision`."""
+        return self._call(lambda c: c.compact(revision))
 
     def watch(self, key: BytesLike, *, prefix: bool = False, start_revision: int = 0) -> BlockingWatch:
-        """A blocking iterator of every change to `key` (or under it), once each, in order."""
+        """A blocking iterator of every change to `key` (or under it), once each, in order.
+
+        From `start_revision`; 0: the changes after its first `next()` (or `start()`).
+        """
         if start_revision < 0:
             raise ValueError(f"watch: start_revision {start_revision} is below 0")
-        return BlockingWatch(self, WatchCursor(as_bytes(key, "key"), prefix, start_revision))
+        return BlockingWatch(self._handle, key, prefix, start_revision)
+
+    def add_watch_callback(self, key: BytesLike, callback: Callable[[Event | KeelError], object], *,
+                           prefix: bool = False, start_revision: int = 0) -> WatchCallback:
+        """Call `callback(event)` for every change to `key` (or under it), once each, in order.
+
+        The callbacks run one at a time on the client's callback thread
+        (keep them short; they may call this client). The watch starts
+        before this returns (from `start_revision`, 0: now), goes on across
+        leader changes, and ends with `cancel()` or the client; an error
+        that ends it (`Compacted`) is passed to `callback` instead of an event.
+        """
+        if start_revision < 0:
+            raise ValueError(f"watch: start_revision {start_revision} is below 0")
+        watcher = self._handle.client.watch(key, prefix=prefix, start_revision=start_revision)
+        return _wait(self._handle.watch_callback(watcher, callback))
 
     # --- leases, locks, elections ------------------------------------------------------------------
 
     def grant_lease(self, ttl: float, *, keep_alive: bool = True) -> BlockingLease:
-        """A new lease of `ttl` seconds; with `keep_alive`, refreshed by this client's calls (see the module doc)."""
-        if not ttl > 0:
-            raise ValueError(f"lease ttl {ttl!r} is not above 0")
-        sent = time.monotonic()
-        reply = self._run(lambda c: c.caller.mutate(LeaseGrant(float(ttl))))
-        lease = BlockingLease(self, reply.id, reply.ttl, confirmed_at=sent)
-        if keep_alive:
-            self._leases[lease.id] = lease
+        """A new lease of `ttl` seconds, kept alive by this client's loop until revoked (unless not `keep_alive`)."""
+        lease = _wait(self._handle.grant(ttl, keep_alive=keep_alive))
+        assert isinstance(lease, BlockingLease)
         return lease
 
     def revoke_lease(self, lease: object, *, missing_ok: bool = False) -> None:
-        """End a lease and delete its keys.
+        """End a lease (a `BlockingLease` or an id) and delete its keys.
 
         Raises:
             LeaseExpired: it was already gone (unless `missing_ok`).
         """
-        self._leases.pop(lease_id(lease), None)
-        self._run(lambda c: c.revoke_lease(lease_id(lease), missing_ok=missing_ok))
+        _wait(self._handle.revoke(lease, missing_ok=missing_ok))
 
-    def keepalive(self) -> None:
-        """Refresh every lease of this client that is due; call it when idle for a third of a ttl."""
-        self._run(_nothing)
+    def keepalive(self, lease: object = None) -> None:
+        """Refresh `lease` now, or every lease this client keeps when None; the loop does it every ttl/3 anyway.
+
+        Raises:
+            LeaseExpired: the lease given is gone.
+        """
+        if isinstance(lease, BlockingLease):
+            lease.keepalive()
+        elif lease is None:
+            _wait(self._handle.refresh_all())
+        else:
+            number = lease_id(lease)
+            self._call(lambda c: c.keepalive(number))
+
+    def add_lease_listener(self, listener: LeaseListener) -> None:
+        """Call `listener(lease)` on the client's callback thread when a lease of it is lost.
+
+        Lost: the core ended it or no keep-alive was confirmed within its
+        ttl, while the program still held it (not after revoking it). The
+        next call of the client also raises `LeaseExpired` for it, once.
+        """
+        self._handle.add_lease_listener(listener)
+
+    def remove_lease_listener(self, listener: LeaseListener) -> None:
+        self._handle.remove_lease_listener(listener)
 
     @contextmanager
     def lease(self, ttl: float) -> Iterator[BlockingLease]:
-        """A lease refreshed by this client's calls while the block runs, revoked at its end.
+        """A lease kept alive while the block runs, revoked at its end.
 
         Raises:
             LeaseExpired: on leaving the block, if the lease was lost meanwhile.
@@ -307,23 +331,19 @@ class Client:
 
     @contextmanager
     def lock(self, name: BytesLike, *, ttl: float = DEFAULT_LOCK_TTL_S, timeout: float | None = None) -> Iterator[int]:
-        """Hold lock `name` while the block runs; yields the fencing token.
+        """Hold lock `name` while the block runs; yields the fencing token (it only grows).
 
-        The lock's lease is refreshed only by this client's calls: call
-        `keepalive()` (or anything else) more often than `ttl / 3` while holding it.
+        The lock's lease of `ttl` seconds is kept alive by the client's loop
+        meanwhile, however long the block runs or sleeps.
 
         Raises:
             Unavailable: not acquired within `timeout` seconds (None: wait as long as it takes).
-            LeaseExpired: on leaving the block, if the lock's lease was lost
-                meanwhile (another may have held the lock since).
+            LeaseExpired: the lock's lease was lost while the block ran
+                (another may have held the lock since): raised by the block's
+                next call of this client, and on leaving the block.
         """
         name_bytes = as_bytes(name, "lock name")
-        lease = self.grant_lease(ttl)
-        try:
-            held = self._run(lambda c: _bounded(lock(c.caller, name_bytes, lease), timeout, f"lock {name_bytes!r}"))
-        except BaseException:
-            self._end(lease, quiet=True)
-            raise
+        lease, held = _wait(self._handle.acquire_lock(name_bytes, ttl=ttl, timeout=timeout))
         try:
             yield held.token
         except BaseException:
@@ -332,33 +352,22 @@ class Client:
         self._end(lease, release=Unlock(held.key))
 
     def election(self, name: BytesLike) -> BlockingElection:
+        """Election `name`: `campaign`, `leader`, `observe`, `resign`."""
         return BlockingElection(self, name)
 
     def node_status(self) -> list[CoreStatusReply]:
         """What each endpoint that answers in time says about itself."""
-        return self._run(lambda c: c.node_status())
+        return self._call(lambda c: c.node_status())
 
-    # --- running ----------------------------------------------------------------------------------
+    # --- waiting ----------------------------------------------------------------------------------
 
-    def _end(self, lease: BlockingLease, *, release: Any = None, quiet: bool = False) -> None:
-        """Stop keeping `lease`, send `release` (an Unlock or Resign) and revoke it; `quiet`: raise nothing."""
-        self._leases.pop(lease.id, None)
+    def _call(self, fn: Callable[[Any], Any]) -> Any:
+        return self._handle.call(fn).result()
 
-        async def end(c: AsyncClient) -> None:
-            if lease.error is not None:
-                return
-            if release is not None:
-                try:
-                    await c.caller.mutate(release)
-                except KeelError as exc:
-                    log.warning("%s: %s; revoking the lease releases it", type(release).__name__, exc)
-            try:
-                await c.caller.mutate(LeaseRevoke(lease.id))
-            except LeaseExpired as exc:
-                lease.lose(exc)
-
+    def _end(self, lease: LeaseView, *, release: Any = None, quiet: bool = False) -> None:
+        """Release the key (`Unlock`, `Resign`) and revoke `lease`; unless `quiet`, raise `LeaseExpired` if it was lost."""
         try:
-            self._run(end)
+            _wait(self._handle.end(lease, release=release))
         except KeelError as exc:
             if not quiet:
                 raise
@@ -366,28 +375,3 @@ class Client:
         if not quiet:
             lease.check()
 
-    def _run(self, call: Callable[[AsyncClient], Awaitable[T]]) -> T:
-        return trio.run(self._within, call)
-
-    async def _within(self, call: Callable[[AsyncClient], Awaitable[T]]) -> T:
-        async with open_client(routing=self._routing, session=self._session, connect=self._connect,
-                               settings=self._settings, options=self._options, background=self._keep) as c:
-            return await call(c)
-
-    async def _keep(self, c: AsyncClient, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Refresh the leases that are due, let the call start, and go on refreshing each when it falls due."""
-        started = False
-        while True:
-            now = time.monotonic()
-            for lease in [lease for lease in self._leases.values() if lease.due(now)]:
-                await refresh(c.caller, lease, clock=time.monotonic)
-            if not started:
-                task_status.started()
-                started = True
-            due = [lease.confirmed_at + lease.ttl * KEEPALIVE_FRACTION for lease in self._leases.values()
-                   if lease.error is None]
-            await trio.sleep(max(0.0, min([*due, now + KEEPER_NAP_S]) - time.monotonic()))
-
-
-async def _nothing(c: AsyncClient) -> None:
-    """A call that only refreshes the due leases, which every call does first."""
