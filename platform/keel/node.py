@@ -246,6 +246,7 @@ class Node:
             transport=self.resolved.transport.name,
             peers=tuple(peers),
             core=self.core.status() if self.core is not None and self.core.server is not None else None,
+            data=self.data.status() if self.data is not None and self.data.server is not None else None,
         )
 
     async def _send_heartbeats(self) -> None:

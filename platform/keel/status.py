@@ -9,6 +9,7 @@ import trio
 
 from keel.address import Address
 from keel.core.api import CoreStatusReply
+from keel.data.api import DataStatusReply
 from keel.errors import Unavailable
 from keel.transport import ClientSettings
 from keel.wire import message
@@ -52,6 +53,7 @@ class StatusReply:
     transport: str
     peers: tuple[PeerView, ...] = ()
     core: CoreStatusReply | None = None  # a core node's engine and state machine
+    data: DataStatusReply | None = None  # a data node's map epoch, partitions and records
 
 
 async def fetch_status(connect: Any, address: Address, settings: ClientSettings, *, timeout: float) -> StatusReply:

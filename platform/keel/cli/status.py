@@ -70,6 +70,11 @@ class NodeRow:
                     for p in self.reply.peers
                 ],
                 "core": _core_json(self.reply.core),
+                "data": None if self.reply.data is None else {
+                    "epoch": self.reply.data.epoch, "partitions": list(self.reply.data.partitions),
+                    "records": self.reply.data.records, "buckets": list(self.reply.data.buckets),
+                    "members": list(self.reply.data.members),
+                },
             }
         return row
 
@@ -144,15 +149,21 @@ def render(rows: list[NodeRow], *, title: str | None = None) -> RenderableType:
         ],
         title=title,
     )
+    tables = [nodes]
     cores = [(row.node.id, row.reply.core) for row in rows if row.reply is not None and row.reply.core is not None]
-    if not cores:
-        return nodes
-    core = make_table(
-        ["node", "role", "leader", "term", "commit", "applied", "log"],
-        [[node_id, c.role, c.leader or "none", c.term, c.commit_index, c.applied_index, _size(c.log_bytes)]
-         for node_id, c in cores],
-    )
-    return Group(nodes, core)
+    if cores:
+        tables.append(make_table(
+            ["node", "role", "leader", "term", "commit", "applied", "log"],
+            [[node_id, c.role, c.leader or "none", c.term, c.commit_index, c.applied_index, _size(c.log_bytes)]
+             for node_id, c in cores],
+        ))
+    datas = [(row.node.id, row.reply.data) for row in rows if row.reply is not None and row.reply.data is not None]
+    if datas:
+        tables.append(make_table(
+            ["data node", "map epoch", "partitions", "records", "buckets"],
+            [[node_id, d.epoch or "none", len(d.partitions), d.records, ",".join(d.buckets)] for node_id, d in datas],
+        ))
+    return tables[0] if len(tables) == 1 else Group(*tables)
 
 
 def run(args: argparse.Namespace) -> int:

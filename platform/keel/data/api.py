@@ -24,7 +24,7 @@ import attrs
 from keel.wire import AnyMessage, message
 
 __all__ = [
-    "Coordinate", "Coordinated", "DataCall", "DataReply", "ReplicaAck", "ReplicaMerge", "ReplicaRead",
+    "Coordinate", "Coordinated", "DataCall", "DataReply", "DataStatusReply", "ReplicaAck", "ReplicaMerge", "ReplicaRead",
     "ReplicaRecord", "ReplicaRefused",
 ]
 
@@ -123,3 +123,15 @@ class ReplicaRefused:
     id: int
     epoch: int
     reason: str
+
+
+@message("data.status")
+@attrs.frozen
+class DataStatusReply:
+    """What `keel status` shows of a data node."""
+
+    epoch: int  # the partition map it follows (0: none yet)
+    partitions: tuple[int, ...]  # those whose records it keeps (owner or joiner)
+    records: int  # records in its file
+    buckets: tuple[str, ...]
+    members: tuple[str, ...]  # the data nodes registered in the core, as it last heard

@@ -41,7 +41,7 @@ import trio
 from keel.address import Address
 from keel.core.api import Range, RegisterMember
 from keel.core.api.system import BUCKET_PREFIX, MAP_KEY, MEMBER_PREFIX
-from keel.data.api import DataCall
+from keel.data.api import DataCall, DataStatusReply
 from keel.data.bucket import BucketSpec
 from keel.data.membership import MemberInfo
 from keel.data.partition_map import PartitionMap
@@ -308,14 +308,14 @@ class DataRuntime:
         peers.update({node: info.peer for node, info in members.items() if node != self.node_id})
         self.transport.set_peers(tuple(sorted(peers.items())))
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> DataStatusReply:
         """What `keel status` shows of this data node."""
         assert self.server is not None and self.file is not None
         pmap = self.server.map
-        return {
-            "epoch": pmap.epoch if pmap else 0,
-            "partitions": list(pmap.partitions_of(self.node_id)) if pmap else [],
-            "records": self.file.count(),
-            "buckets": sorted(self.server.buckets),
-            "members": sorted(self.members),
-        }
+        return DataStatusReply(
+            epoch=pmap.epoch if pmap else 0,
+            partitions=pmap.partitions_of(self.node_id) if pmap else (),
+            records=self.file.count(),
+            buckets=tuple(sorted(self.server.buckets)),
+            members=tuple(sorted(self.members)),
+        )
