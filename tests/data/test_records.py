@@ -227,3 +227,10 @@ def test_an_empty_file_is_a_new_record_file(tmp_path):
         assert records.count() == 0 and records.high_water == 0
     with RecordFile.open(path, NODE) as records:
         assert records.node == NODE
+
+
+def test_the_file_is_in_wal_mode_and_every_commit_syncs(tmp_path):
+    """A power cut cannot be staged in a test, so check the settings that make a commit survive one."""
+    with RecordFile.open(tmp_path / "r.db", NODE) as records:
+        assert records._writer.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert records._writer.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL: fsync the WAL on commit
