@@ -80,6 +80,42 @@ def test_a_missing_partition_is_sent_as_one_range_not_as_keys():
     assert run.bytes < 150
 
 
+def test_an_empty_replica_asks_for_everything_as_one_range():
+    full = MemoryReplica((b"k%d" % i, record_digest(b"%d" % i)) for i in range(20_000))
+    run = exchange(full.sync(), MemoryReplica().sync())
+    assert run.initiator.ranges == ((0, 2**32),) and run.initiator.keys == frozenset()
+    assert run.messages == 3 and run.bytes < 250
+
+
+def _traced(a: TreeSync, b: TreeSync) -> list[SyncBegin | SyncStep]:
+    msgs: list[SyncBegin | SyncStep] = [a.begin()]
+    sides, turn = (b, a), 0
+    while (reply := sides[turn].receive(msgs[-1])) is not None:
+        msgs.append(reply)
+        turn ^= 1
+    return msgs
+
+
+def test_a_replica_holding_a_few_keys_of_a_large_partition_gets_ranges_and_nobody_loads_much():
+    full = MemoryReplica((b"k%d" % i, record_digest(b"%d" % i)) for i in range(20_000))
+    few = MemoryReplica((k, full.digests[k]) for k in [b"k1", b"k2", b"k3"])
+    loads: list[int] = []
+
+    def counted(replica):
+        def load(lo, hi):
+            found = replica.load(lo, hi)
+            loads.append(len(found))
+            return found
+        return TreeSync(replica.tree, load)
+
+    big, small = counted(full), counted(few)
+    msgs = _traced(big, small)
+    assert max(len(e.keys) for m in msgs if isinstance(m, SyncStep) for e in m.entries) <= 8
+    assert max(loads) <= 30  # a leaf's worth (20,000 keys over 4096 leaves), never the partition
+    assert small.result() == SyncResult(frozenset(), ())
+    assert len(big.result().keys) <= 8 * 3 and full.sends(big.result()) == frozenset(full.digests) - set(few.digests)
+
+
 def test_bytes_grow_with_the_differences_not_with_the_data():
     """Issue 10: 100,000 keys with 10 different cost about what 1,000 keys with 10 different do.
 
