@@ -196,8 +196,9 @@ class MerkleTree:
         self._check(level + 1, index * FANOUT)
         values, counts = self._values[level + 1], self._counts[level + 1]
         first = index * FANOUT
-        return tuple(Summary(bytes(values[(first + i) * VALUE_BYTES : (first + i + 1) * VALUE_BYTES]), counts[first + i])
-                     for i in range(FANOUT))
+        return tuple(
+            Summary(bytes(values[(first + i) * VALUE_BYTES : (first + i + 1) * VALUE_BYTES]), counts[first + i])
+            for i in range(FANOUT))
 
     def update(self, key: bytes, before: bytes | None, after: bytes | None) -> None:
         """Follow a change of `key`'s record digest from `before` to `after` (None: absent)."""

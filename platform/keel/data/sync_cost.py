@@ -99,4 +99,5 @@ def sync_cost(keys: int, differences: int, *, seed: int = 0) -> SyncCost:
     run = exchange(a.sync(), b.sync())
     found = a.sends(run.initiator) | b.sends(run.responder)
     listing = Entries.of(0, 0, sorted(a.digests.items()))
-    return SyncCost(keys, differences, run.bytes, run.messages, len(found), len(wire.encode(SyncStep(entries=[listing]))))
+    full = len(wire.encode(SyncStep(entries=[listing])))
+    return SyncCost(keys, differences, run.bytes, run.messages, len(found), full)

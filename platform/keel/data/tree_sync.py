@@ -79,7 +79,8 @@ __all__ = [
 ]
 
 LIST_AT = 8  # entries a side lists rather than descend: 8 entries (~35 bytes each) cost about one children message
-EntryLoader = Callable[[int, int], Sequence[tuple[bytes, bytes]]]  # (lo, hi) -> the (key, digest) pairs there, in slot order
+# (lo, hi) -> the (key, digest) pairs with slots in [lo, hi), in slot order
+EntryLoader = Callable[[int, int], Sequence[tuple[bytes, bytes]]]
 
 
 def _node(instance: Children | Entries, _: attrs.Attribute, __: int) -> None:
