@@ -201,3 +201,16 @@ def test_a_listed_key_outside_its_node_is_a_wire_error():
     side = replica.sync()
     with pytest.raises(WireError, match="outside node"):
         side.receive(SyncStep(entries=[Entries.of(1, wrong, [(b"elsewhere", ZERO)])]))
+
+
+def test_the_tree_and_the_exchange_import_no_io():
+    """STYLE §2: sans-I/O cores import no trio, socket, time, os, threading (nor sqlite3)."""
+    import pathlib
+    import re
+
+    import keel.data.merkle
+    import keel.data.tree_sync
+
+    io = re.compile(r"^\s*(import|from)\s+(trio|socket|time|os|threading|sqlite3)\b", re.MULTILINE)
+    for module in (keel.data.merkle, keel.data.tree_sync):
+        assert not io.search(pathlib.Path(module.__file__).read_text()), module.__name__
