@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 import keel
 from keel import plugins, wire
 from keel.conformance.strategies import for_class, messages
+from keel.data.tree_sync import Children, Entries, SyncBegin
 from keel.errors import WireError
 from keel.transport.envelope import ErrorReply, Request, Response
 from keel.wire import AnyMessage, FrameDecoder
@@ -157,7 +158,16 @@ def decodes_or_wire_error(data: bytes) -> None:
 
 
 # A validator that accepts few values needs a strategy of its own.
-OVERRIDES = {LookedUp: st.sampled_from(sorted(ROLES)).map(LookedUp)}
+NODES = st.integers(0, 7).flatmap(lambda level: st.tuples(st.just(level), st.integers(0, 16**level - 1)))
+OVERRIDES = {
+    LookedUp: st.sampled_from(sorted(ROLES)).map(LookedUp),
+    # Anti-entropy messages carry fixed-size node values and digests.
+    SyncBegin: st.builds(SyncBegin, st.binary(min_size=16, max_size=16), st.integers(0, 2**40)),
+    Children: st.builds(lambda node, values, counts: Children(*node, values, counts), NODES,
+                        st.binary(min_size=256, max_size=256), st.lists(st.integers(0, 2**40), min_size=16, max_size=16)),
+    Entries: st.builds(lambda node, keys: Entries.of(*node, [(k, k.ljust(16, b"d")[:16]) for k in keys]), NODES,
+                       st.lists(st.binary(max_size=24), max_size=3)),
+}
 BY_CLASS = {cls: for_class(cls, overrides=OVERRIDES) for cls in wire.registered()}
 ANY_MESSAGE = messages(overrides=OVERRIDES)
 # Strategies are built once, above: hypothesis caches what it learns about each.

@@ -7,7 +7,8 @@ import sqlite3
 import pytest
 
 from keel.data.merkle import MerkleTree, record_digest, slot_of
-from keel.data.records import APPLICATION_ID, Change, PartitionCount, RecordFile, Write
+from keel.data.record_format import APPLICATION_ID
+from keel.data.records import Change, PartitionCount, RecordFile, Write
 from keel.errors import StorageError
 
 from .files import BUCKET, NODE, crash_image, everything, puts

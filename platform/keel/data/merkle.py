@@ -15,7 +15,7 @@ how many entries that is. One definition for every level, rather than
 hashing children above the leaves, because then a node's value does not
 depend on where the tree is cut: `MerkleTree` keeps levels 0..`depth` in
 memory (default 3, 4096 leaves, about 100 KiB) and the levels below are
-summed on demand from the entries in a leaf's range (`summarize`), which
+summed on demand from the entries in a leaf's range (`split`, `summary_of`), which
 lets the sync descend as deep as the differences need at any data size,
 and lets replicas that keep different depths compare. The sum is
 order-independent and invertible, so inserting, changing or deleting an
@@ -49,7 +49,8 @@ __all__ = [
     "record_digest",
     "slot_of",
     "slot_range",
-    "summarize",
+    "split",
+    "summary_of",
 ]
 
 SLOT_BITS = 32  # bits of a key's hash that place it in the tree; enough that two keys rarely share a slot
@@ -98,8 +99,17 @@ class Summary:
     count: int
 
 
-def summarize(entries: Iterable[tuple[bytes, bytes]], level: int, index: int) -> tuple[Summary, ...]:
-    """The 16 children of node `(level, index)`, summed from the `(key, digest)` entries in its range.
+def summary_of(entries: Iterable[tuple[bytes, bytes]]) -> Summary:
+    """The value and count of a node that holds exactly these `(key, digest)` entries."""
+    total = count = 0
+    for key, digest in entries:
+        total += contribution(key, digest)
+        count += 1
+    return Summary((total % MODULUS).to_bytes(VALUE_BYTES, "big"), count)
+
+
+def split(entries: Iterable[tuple[bytes, bytes]], level: int, index: int) -> list[list[tuple[bytes, bytes]]]:
+    """The entries of node `(level, index)` dealt out to its 16 children, keeping their order.
 
     Raises:
         ValueError: the node is at `MAX_LEVEL` (it has no children), or an
@@ -107,15 +117,13 @@ def summarize(entries: Iterable[tuple[bytes, bytes]], level: int, index: int) ->
     """
     if not 0 <= level < MAX_LEVEL:
         raise ValueError(f"level {level} has no children (levels 0..{MAX_LEVEL - 1} do)")
-    sums, counts = [0] * FANOUT, [0] * FANOUT
+    children: list[list[tuple[bytes, bytes]]] = [[] for _ in range(FANOUT)]
     for key, digest in entries:
         slot = slot_of(key)
         if node_of(slot, level) != index:
             raise ValueError(f"key {key!r} (slot {slot:#010x}) is outside node ({level}, {index})")
-        child = node_of(slot, level + 1) & (FANOUT - 1)
-        sums[child] += contribution(key, digest)
-        counts[child] += 1
-    return tuple(Summary((s % MODULUS).to_bytes(VALUE_BYTES, "big"), c) for s, c in zip(sums, counts))
+        children[node_of(slot, level + 1) & (FANOUT - 1)].append((key, digest))
+    return children
 
 
 @attrs.define(eq=True)
@@ -188,8 +196,9 @@ class MerkleTree:
         self._check(level + 1, index * FANOUT)
         values, counts = self._values[level + 1], self._counts[level + 1]
         first = index * FANOUT
-        return tuple(Summary(bytes(values[(first + i) * VALUE_BYTES : (first + i + 1) * VALUE_BYTES]), counts[first + i])
-                     for i in range(FANOUT))
+        return tuple(
+            Summary(bytes(values[(first + i) * VALUE_BYTES : (first + i + 1) * VALUE_BYTES]), counts[first + i])
+            for i in range(FANOUT))
 
     def update(self, key: bytes, before: bytes | None, after: bytes | None) -> None:
         """Follow a change of `key`'s record digest from `before` to `after` (None: absent)."""

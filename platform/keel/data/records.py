@@ -20,11 +20,12 @@ data the kernel dropped), so the file refuses every later write with the
 first error; the node restarts and reads what really reached the disk.
 
 Refusals. `open` refuses, with a `StorageError` whose one line names the
-file, anything that is not this node's record file: bytes that are not
-sqlite, a sqlite database of another application (its `application_id`
-is not keel's), another format version, another node's records, or a file
-that fails sqlite's `quick_check` (damaged pages). A lock file beside it
-(`<name>.lock`, flock) keeps two processes from opening the same file.
+file, anything that is not this node's record file
+(`keel.data.record_format`): bytes that are not sqlite, a sqlite database
+of another application (its `application_id` is not keel's), another
+format version, another node's records, or a file that fails sqlite's
+`quick_check` (damaged pages). A lock file beside it (`<name>.lock`,
+flock) keeps two processes from opening the same file.
 
 Threads. Every method blocks; a Trio caller runs them in
 `trio.to_thread.run_sync`. Writes go through one connection and reads
@@ -34,7 +35,6 @@ commit), each under its own lock, so calls from any threads are safe.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sqlite3
 import threading
@@ -45,12 +45,11 @@ from typing import Any, TypeVar
 import attrs
 from attrs.validators import instance_of, optional
 
+from keel.data import record_format
 from keel.data.merkle import DEFAULT_DEPTH, SLOT_BITS, MerkleTree, record_digest, slot_of
 from keel.errors import StorageError
 
 __all__ = [
-    "APPLICATION_ID",
-    "FORMAT_VERSION",
     "SCAN_LIMIT",
     "Change",
     "Page",
@@ -59,22 +58,13 @@ __all__ = [
     "Write",
 ]
 
-APPLICATION_ID = 0x6B65656C  # "keel" in ASCII; sqlite's header field that says which application owns a file
-FORMAT = "keel.records"  # the meta table's marker
-FORMAT_VERSION = 1  # bump when the schema or a stored value's meaning changes
-SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every sqlite 3 database
 SCAN_LIMIT = 1000  # records per page of a scan; about 300 KB of 256-byte values
-BUSY_TIMEOUT_S = 5.0  # seconds sqlite retries a lock; only a checkpoint or recovery holds one briefly
 MAX_SQLITE_INT = 2**63 - 1
 ALL_SLOTS = (0, 1 << SLOT_BITS)
 T = TypeVar("T")
 
-_SCHEMA = (
-    "CREATE TABLE meta (name TEXT PRIMARY KEY, value NOT NULL) WITHOUT ROWID",
-    "CREATE TABLE records (bucket TEXT NOT NULL, partition INTEGER NOT NULL, slot INTEGER NOT NULL, "
-    "key BLOB NOT NULL, record BLOB NOT NULL, digest BLOB NOT NULL, "
-    "PRIMARY KEY (bucket, partition, slot, key)) WITHOUT ROWID",
-)
+_UPSERT = ("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (bucket, partition, slot, key) "
+           "DO UPDATE SET record = excluded.record, digest = excluded.digest")
 _ONE = "WHERE bucket = ? AND partition = ? AND slot = ? AND key = ?"
 _RANGE = "WHERE bucket = ? AND partition = ? AND slot >= ? AND slot < ? AND (slot, key) > (?, ?) ORDER BY slot, key"
 
@@ -149,17 +139,17 @@ class RecordFile:
                 message names the file.
         """
         path = Path(path)
-        lock_fd = _lock(path)
+        lock_fd = record_format.lock(path)
         try:
-            fresh = _fresh(path)
-            writer = _connect(path)
+            fresh = record_format.fresh(path)
+            writer = record_format.connect(path)
             try:
                 if fresh:
-                    high_water = _create(writer, path, node)
+                    high_water = record_format.create(writer, path, node)
                 else:
-                    high_water = _verify(writer, path, node, check=check)
+                    high_water = record_format.verify(writer, path, node, check=check)
                 writer.execute("PRAGMA journal_mode = WAL")
-                reader = _connect(path)
+                reader = record_format.connect(path)
                 reader.execute("PRAGMA query_only = ON")
             except sqlite3.DatabaseError as exc:
                 writer.close()
@@ -251,9 +241,7 @@ class RecordFile:
             else:
                 after = record_digest(w.record)
                 if after != before:
-                    db.execute("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (bucket, partition, slot, key) "
-                               "DO UPDATE SET record = excluded.record, digest = excluded.digest",
-                               (*where, w.record, after))
+                    db.execute(_UPSERT, (*where, w.record, after))
             changes.append(Change(w.bucket, w.partition, w.key, before, after))
         if high_water != self._high_water:
             db.execute("UPDATE meta SET value = ? WHERE name = 'high_water'", (high_water,))
@@ -361,93 +349,3 @@ class RecordFile:
             raise ValueError(f"{self.path}: the record file is closed")
         if self._broken is not None:
             raise self._broken
-
-
-# --- opening -------------------------------------------------------------------
-
-
-def _lock(path: Path) -> int:
-    lock_path = path.with_name(path.name + ".lock")
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise StorageError(f"{path}: cannot open the record file: {exc.strerror or exc}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise StorageError(f"{path}: the record file is open elsewhere ({lock_path.name} is locked)") from None
-    return fd
-
-
-def _fresh(path: Path) -> bool:
-    """Whether there is no record file yet: none at all, or an empty one (a crash before the first commit)."""
-    try:
-        with open(path, "rb") as file:
-            head = file.read(len(SQLITE_MAGIC))
-    except FileNotFoundError:
-        return True
-    except OSError as exc:
-        raise StorageError(f"{path}: cannot read the record file: {exc.strerror or exc}") from None
-    if not head:
-        return True
-    if head != SQLITE_MAGIC:
-        raise StorageError(f"{path}: not a keel record file (not a sqlite database: it starts with {head[:8]!r})")
-    return False
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    try:
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
-    except sqlite3.Error as exc:
-        raise StorageError(f"{path}: cannot open the record file: {exc}") from None
-    db.execute("PRAGMA synchronous = FULL")
-    return db
-
-
-def _create(db: sqlite3.Connection, path: Path, node: str) -> int:
-    # One transaction: a crash leaves either an empty file (taken as new) or a whole record file.
-    db.execute("BEGIN IMMEDIATE")
-    for statement in _SCHEMA:
-        db.execute(statement)
-    db.executemany("INSERT INTO meta VALUES (?, ?)",
-                   [("format", FORMAT), ("version", FORMAT_VERSION), ("node", node), ("high_water", 0)])
-    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-    db.execute("COMMIT")
-    try:
-        _sync_directory(path.parent)  # the new file's name
-    except OSError as exc:
-        raise StorageError(f"{path}: cannot make the new record file durable: {exc.strerror or exc}") from None
-    return 0
-
-
-def _verify(db: sqlite3.Connection, path: Path, node: str, *, check: bool) -> int:
-    """The stored high water, once the file proves to be `node`'s record file."""
-    (app,) = db.execute("PRAGMA application_id").fetchone()
-    if app != APPLICATION_ID:
-        raise StorageError(f"{path}: not a keel record file (a sqlite database with application_id {app:#x}, "
-                           f"keel's is {APPLICATION_ID:#x})")
-    if check:
-        problems = [" ".join(str(row[0]).split()) for row in db.execute("PRAGMA quick_check(3)")]
-        if problems != ["ok"]:
-            raise StorageError(f"{path}: damaged: {'; '.join(problems)}")
-    meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
-    if meta.get("format") != FORMAT:
-        raise StorageError(f"{path}: not a keel record file (format marker {meta.get('format')!r})")
-    if meta.get("version") != FORMAT_VERSION:
-        raise StorageError(f"{path}: record file format {meta.get('version')!r}; this keel reads format {FORMAT_VERSION}")
-    if meta.get("node") != node:
-        raise StorageError(f"{path}: holds the records of node {meta.get('node')!r}, not {node!r}; "
-                           f"each data node needs its own file")
-    high_water = meta.get("high_water")
-    if type(high_water) is not int or high_water < 0:
-        raise StorageError(f"{path}: damaged: high water {high_water!r} is not a non-negative int")
-    return high_water
-
-
-def _sync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
