@@ -53,10 +53,10 @@ class FailingRecords:
 
 
 async def test_writers_that_queue_during_a_commit_share_the_next_one(tmp_path, mock_clock):
-    results = {}
+    results, reported = {}, []
     with RecordFile.open(tmp_path / "r.db", NODE) as file:
         records = GatedRecords(file)
-        committer = GroupCommitter(records, lambda: 42)
+        committer = GroupCommitter(records, lambda: 42, on_commit=reported.append)
 
         async def writer(i):
             results[i] = await committer.write(puts(0, range(i * 10, i * 10 + 3)), timeout=LONG)
@@ -77,6 +77,8 @@ async def test_writers_that_queue_during_a_commit_share_the_next_one(tmp_path, m
         assert (committer.commits, committer.committed_writes) == (2, 30)
         for i, changes in results.items():
             assert [c.key for c in changes] == [b"k%d" % k for k in range(i * 10, i * 10 + 3)]
+        assert [len(batch) for batch in reported] == [3, 27]
+        assert {c for batch in reported for c in batch} == {c for cs in results.values() for c in cs}
     with RecordFile.open(tmp_path / "r.db", NODE) as reopened:
         assert reopened.count() == 30 and reopened.high_water == 42
 
@@ -143,14 +145,18 @@ async def test_a_batch_stops_growing_at_max_batch(tmp_path, mock_clock):
 async def test_a_writer_not_durable_by_its_deadline_gets_unavailable(tmp_path, autojump_clock):
     with RecordFile.open(tmp_path / "r.db", NODE) as file:
         records = GatedRecords(file)
-        committer = GroupCommitter(records, lambda: 1)
+        reported = []
+        committer = GroupCommitter(records, lambda: 1, on_commit=reported.append)
         async with trio.open_nursery() as nursery:
             await nursery.start(committer.serve)
             with pytest.raises(Unavailable, match=r"r\.db: 1 writes not durable within 2 s"):
                 await committer.write(puts(0, range(1)), timeout=2)
-            records.gate.set()  # the commit still completes; nobody is told
+            records.gate.set()  # the commit still completes; the writer is not told, on_commit is
+            while not reported:
+                await trio.testing.wait_all_tasks_blocked()
             nursery.cancel_scope.cancel()
         assert file.count() == 1
+        assert [c.key for batch in reported for c in batch] == [b"k0"]
 
 
 async def test_a_failed_commit_fails_its_writers_queued_writers_later_writers_and_serve(tmp_path, mock_clock):

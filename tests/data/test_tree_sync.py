@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import functools
+import pathlib
 import random
+import re
 
 import cbor2
 import pytest
 
+import keel.data.merkle
+import keel.data.tree_sync
 from keel import wire
 from keel.data.merkle import ZERO, node_of, record_digest, slot_of
 from keel.data.records import RecordFile, Write
@@ -205,12 +209,6 @@ def test_a_listed_key_outside_its_node_is_a_wire_error():
 
 def test_the_tree_and_the_exchange_import_no_io():
     """STYLE §2: sans-I/O cores import no trio, socket, time, os, threading (nor sqlite3)."""
-    import pathlib
-    import re
-
-    import keel.data.merkle
-    import keel.data.tree_sync
-
     io = re.compile(r"^\s*(import|from)\s+(trio|socket|time|os|threading|sqlite3)\b", re.MULTILINE)
     for module in (keel.data.merkle, keel.data.tree_sync):
         assert not io.search(pathlib.Path(module.__file__).read_text()), module.__name__

@@ -9,6 +9,11 @@ pays one fsync, and a crowd pays one fsync per commit, not per writer.
 Each writer wakes only once its writes are durable, with the `Change`s
 they made, in its own order.
 
+Every batch's changes also go to `on_commit`, in commit order, the
+moment they are durable: that is where the node keeps its hash trees in
+step (`MerkleTree.update`), so a writer that stopped waiting (its deadline
+passed, or it was cancelled) cannot leave a tree behind its records.
+
 The high water of the hybrid clock is read when a commit starts: every
 timestamp in the batch was issued before its writer queued it, so the
 high water at that moment covers them all.
@@ -50,18 +55,23 @@ class GroupCommitter:
     (`await nursery.start(committer.serve)`); cancel that nursery to stop.
     """
 
-    def __init__(self, records: RecordFile, high_water: Callable[[], int], *, window: float = 0.0,
+    def __init__(self, records: RecordFile, high_water: Callable[[], int], *,
+                 on_commit: Callable[[tuple[Change, ...]], None] | None = None, window: float = 0.0,
                  max_batch: int = MAX_BATCH_WRITES, queue_depth: int = QUEUE_DEPTH) -> None:
         """Commit into `records`, persisting `high_water()` (the clock's) with every batch.
 
-        `window` (seconds) is how long a commit waits for more writers after
-        the first one arrives; 0 gathers only those that queued while the
-        previous commit ran, which is where batches come from under load.
+        `on_commit` is called with each batch's changes once durable, in
+        the committer's task before any writer wakes: keep it quick and
+        have it not raise. `window` (seconds) is how long a commit waits for
+        more writers after the first one arrives; 0 gathers only those that
+        queued while the previous commit ran, which is where batches come
+        from under load.
         """
         if window < 0 or max_batch < 1 or queue_depth < 1:
             raise ValueError(f"window {window} must be >= 0, max_batch {max_batch} and queue_depth {queue_depth} >= 1")
         self.records = records
         self._high_water = high_water
+        self._on_commit = on_commit
         self._window = window
         self._max_batch = max_batch
         self._send, self._receive = trio.open_memory_channel[_Waiting](queue_depth)
@@ -127,6 +137,8 @@ class GroupCommitter:
             raise
         self.commits += 1
         self.committed_writes += len(writes)
+        if self._on_commit is not None:
+            self._on_commit(changes)
         start = 0
         for waiting in batch:
             waiting.changes = changes[start : start + len(waiting.writes)]

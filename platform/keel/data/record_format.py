@@ -76,13 +76,16 @@ def connect(path: Path) -> sqlite3.Connection:
 def create(db: sqlite3.Connection, path: Path, node: str) -> int:
     """Make an empty file `node`'s record file; the high water it starts from (0)."""
     # One transaction: a crash leaves either an empty file (taken as new) or a whole record file.
-    db.execute("BEGIN IMMEDIATE")
-    for statement in SCHEMA:
-        db.execute(statement)
-    db.executemany("INSERT INTO meta VALUES (?, ?)",
-                   [("format", FORMAT), ("version", FORMAT_VERSION), ("node", node), ("high_water", 0)])
-    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-    db.execute("COMMIT")
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        for statement in SCHEMA:
+            db.execute(statement)
+        db.executemany("INSERT INTO meta VALUES (?, ?)",
+                       [("format", FORMAT), ("version", FORMAT_VERSION), ("node", node), ("high_water", 0)])
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise StorageError(f"{path}: cannot create the record file: {exc}") from None
     try:
         _sync_directory(path.parent)  # the new file's name
     except OSError as exc:
