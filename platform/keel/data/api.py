@@ -25,7 +25,7 @@ from keel.wire import AnyMessage, message
 
 __all__ = [
     "Coordinate", "Coordinated", "DataCall", "DataReply", "DataStatusReply", "ReplicaAck", "ReplicaMerge", "ReplicaRead",
-    "ReplicaRecord", "ReplicaRefused",
+    "ReplicaRecord", "ReplicaRefused", "SyncOpen", "SyncTurn",
 ]
 
 
@@ -135,3 +135,27 @@ class DataStatusReply:
     records: int  # records in its file
     buckets: tuple[str, ...]
     members: tuple[str, ...]  # the data nodes registered in the core, as it last heard
+
+
+@message("data.sync_open")
+@attrs.frozen
+class SyncOpen:
+    """Start an anti-entropy exchange of one partition of one bucket (`keel.data.tree_sync`)."""
+
+    id: int
+    bucket: str
+    partition: int
+    epoch: int
+    begin: AnyMessage  # a SyncBegin
+    clock: tuple[int, int, str]
+
+
+@message("data.sync_turn")
+@attrs.frozen
+class SyncTurn:
+    """The next message of exchange `id`; `to_initiator` tells which side's exchange it belongs to."""
+
+    id: int
+    to_initiator: bool
+    step: AnyMessage  # a SyncStep
+    clock: tuple[int, int, str]

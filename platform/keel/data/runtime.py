@@ -44,6 +44,7 @@ from keel.core.api.system import BUCKET_PREFIX, MAP_KEY, MEMBER_PREFIX
 from keel.data.api import DataCall, DataStatusReply
 from keel.data.bucket import BucketSpec
 from keel.data.membership import MemberInfo
+from keel.data.merkle import MerkleTree, record_digest, slot_of
 from keel.data.partition_map import PartitionMap
 from keel.data.records import RecordFile, Write
 from keel.data.server import DataOutput, DataServer, StoredBatch
@@ -76,11 +77,39 @@ class _Overlay:
     def put(self, bucket: str, partition: int, key: bytes, record: bytes | None) -> None:
         self.pending[(bucket, partition, key)] = record
 
+    def tree(self, bucket: str, partition: int) -> MerkleTree:
+        tree = self.file.tree(bucket, partition)
+        for (b, p, key), record in self.pending.items():
+            if (b, p) == (bucket, partition):
+                tree.update(key, self.file.digest(b, p, key), None if record is None else record_digest(record))
+        return tree
+
+    def entries(self, bucket: str, partition: int, lo: int, hi: int) -> list[tuple[bytes, bytes]]:
+        held = dict(self.file.entries(bucket, partition, lo, hi))
+        for (b, p, key), record in self.pending.items():
+            if (b, p) == (bucket, partition) and lo <= slot_of(key) < hi:
+                if record is None:
+                    held.pop(key, None)
+                else:
+                    held[key] = record_digest(record)
+        return sorted(held.items(), key=lambda item: (slot_of(item[0]), item[0]))
+
+    def scan(self, bucket: str, partition: int, slots: tuple[int, int], after: bytes | None,
+             limit: int) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
+        # What is committed; a write still pending reaches the peer by replication or the next exchange.
+        page = self.file.scan(bucket, partition, after, limit=limit, slots=slots)
+        return list(page.items), page.resume
+
     def committed(self, writes: list[Write]) -> None:
         for w in writes:
             where = (w.bucket, w.partition, w.key)
             if where in self.pending and self.pending[where] is w.record:
                 del self.pending[where]  # unless written again since
+
+
+def _trees(file: RecordFile) -> dict[tuple[str, int], MerkleTree]:
+    """The hash tree of every partition the file holds records of (blocking: a scan of the file)."""
+    return {(row.bucket, row.partition): file.tree(row.bucket, row.partition) for row in file.partition_counts()}
 
 
 class DataRuntime:
@@ -120,9 +149,10 @@ class DataRuntime:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.file = await trio.to_thread.run_sync(RecordFile.open, self.data_dir / RECORDS_FILE, self.node_id)
         self.overlay = _Overlay(self.file)
+        trees = await trio.to_thread.run_sync(_trees, self.file)
         self.server = DataServer(self.node_id, stores=self.stores, records=self.overlay,
                                  rng=random.Random(int.from_bytes(random.SystemRandom().randbytes(8), "big")),
-                                 clock_floor=self.file.high_water)
+                                 clock_floor=self.file.high_water, trees=trees)
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Tick, sync, serve and follow the core until cancelled; the record file is closed on the way out."""

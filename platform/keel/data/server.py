@@ -39,7 +39,8 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -48,12 +49,14 @@ from keel import wire
 from keel.config import build
 from keel.data.api import (
     Coordinate, Coordinated, DataCall, DataReply, ReplicaAck, ReplicaMerge, ReplicaRead, ReplicaRecord,
-    ReplicaRefused,
+    ReplicaRefused, SyncOpen, SyncTurn,
 )
 from keel.data.bucket import BucketSpec
 from keel.data.hlc import ClockAhead, HybridClock, Timestamp
+from keel.data.merkle import MerkleTree, record_digest, slot_of
 from keel.data.partition_map import PartitionMap, partition_of
 from keel.data.store import ApplyContext, OpKind, Operation, Store, decode_record, encode_record
+from keel.data.tree_sync import SyncBegin, SyncStep, TreeSync
 from keel.errors import KeelError, PluginError, TooFewReplicas, Unavailable, UnknownBucket, WireError
 from keel.transport.envelope import ErrorReply, error_reply
 
@@ -62,14 +65,27 @@ __all__ = ["MAX_TIMEOUT_S", "BadRecord", "DataOutput", "DataServer", "MemoryReco
 
 MAX_TIMEOUT_S = 60.0  # the longest a call may ask its coordinator to wait for replicas
 MAX_KEY = 4096  # bytes in a data key
+SYNC_EVERY_S = 2.0  # seconds between the anti-entropy exchanges a node starts (jittered)
+SYNC_TIMEOUT_S = 10.0  # seconds an exchange may stay open before it is dropped
+STREAM_PAGE = 256  # records of a slot range sent per tick
 
 
 class RecordStore(Protocol):
-    """Where a node's records live: written at once (visible to `get`), durable once persisted."""
+    """Where a node's records live: written at once (visible to reads), durable once persisted."""
 
     def get(self, bucket: str, partition: int, key: bytes) -> bytes | None: ...
 
     def put(self, bucket: str, partition: int, key: bytes, record: bytes | None) -> None: ...
+
+    def tree(self, bucket: str, partition: int) -> MerkleTree:
+        """The hash tree of what the partition holds now."""
+
+    def entries(self, bucket: str, partition: int, lo: int, hi: int) -> Sequence[tuple[bytes, bytes]]:
+        """`(key, digest)` of the partition's records with slots in `[lo, hi)`, in slot order."""
+
+    def scan(self, bucket: str, partition: int, slots: tuple[int, int], after: bytes | None,
+             limit: int) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
+        """Up to `limit` `(key, record)` with slots in `slots`, in slot order after key `after`; and where to resume."""
 
 
 @attrs.frozen
@@ -91,10 +107,10 @@ class StoredBatch:
 
 
 class MemoryRecords:
-    """Records in a dict: the simulator's and the tests' `RecordStore`, rebuilt from persisted batches."""
+    """Records in dicts: the simulator's and the tests' `RecordStore`, rebuilt from persisted batches."""
 
     def __init__(self, batches: tuple[Any, ...] = ()) -> None:
-        self.held: dict[tuple[str, int, bytes], bytes] = {}
+        self.parts: dict[tuple[str, int], dict[bytes, bytes]] = {}
         self.high_water = 0
         for batch in batches:
             if isinstance(batch, StoredBatch):
@@ -102,14 +118,39 @@ class MemoryRecords:
                     self.put(item.bucket, item.partition, item.key, item.record)
                 self.high_water = max(self.high_water, batch.high_water)
 
+    @property
+    def held(self) -> dict[tuple[str, int, bytes], bytes]:
+        """Every record by (bucket, partition, key)."""
+        return {(b, p, k): v for (b, p), part in self.parts.items() for k, v in part.items()}
+
     def get(self, bucket: str, partition: int, key: bytes) -> bytes | None:
-        return self.held.get((bucket, partition, key))
+        return self.parts.get((bucket, partition), {}).get(key)
 
     def put(self, bucket: str, partition: int, key: bytes, record: bytes | None) -> None:
         if record is None:
-            self.held.pop((bucket, partition, key), None)
+            self.parts.get((bucket, partition), {}).pop(key, None)
         else:
-            self.held[(bucket, partition, key)] = record
+            self.parts.setdefault((bucket, partition), {})[key] = record
+
+    def tree(self, bucket: str, partition: int) -> MerkleTree:
+        part = self.parts.get((bucket, partition), {})
+        return MerkleTree.build((k, record_digest(v)) for k, v in part.items())
+
+    def entries(self, bucket: str, partition: int, lo: int, hi: int) -> list[tuple[bytes, bytes]]:
+        return [(k, record_digest(v)) for k, v in self._slotted(bucket, partition, lo, hi)]
+
+    def scan(self, bucket: str, partition: int, slots: tuple[int, int], after: bytes | None,
+             limit: int) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
+        items = self._slotted(bucket, partition, *slots)
+        if after is not None:
+            mark = (slot_of(after), after)
+            items = [(k, v) for k, v in items if (slot_of(k), k) > mark]
+        page = items[:limit]
+        return page, (page[-1][0] if len(items) > limit else None)
+
+    def _slotted(self, bucket: str, partition: int, lo: int, hi: int) -> list[tuple[bytes, bytes]]:
+        part = self.parts.get((bucket, partition), {})
+        return sorted(((k, v) for k, v in part.items() if lo <= slot_of(k) < hi), key=lambda kv: (slot_of(kv[0]), kv[0]))
 
 
 @attrs.frozen
@@ -154,8 +195,11 @@ class DataServer:
     """The data service of one node; see the module doc."""
 
     def __init__(self, node_id: str, *, stores: Mapping[str, Any], records: RecordStore, rng: random.Random,
-                 clock_floor: int = 0) -> None:
-        """`stores`: the installed store plugins by name; `clock_floor`: the high water a previous incarnation persisted."""
+                 clock_floor: int = 0, sync_every: float = SYNC_EVERY_S,
+                 trees: Mapping[tuple[str, int], MerkleTree] | None = None) -> None:
+        """`stores`: the installed store plugins by name; `clock_floor`: the high water a previous incarnation
+        persisted; `sync_every`: seconds between anti-entropy exchanges this node starts (0: none); `trees`:
+        hash trees already built (from `records`) by partition, so none is built on the event loop."""
         self.node_id = node_id
         self.plugins = dict(stores)
         self.records = records
@@ -172,6 +216,12 @@ class DataServer:
         self._send: list[tuple[str, Any]] = []
         self._replies: list[tuple[Any, Any]] = []
         self._events: list[Any] = []
+        self.sync_every = sync_every
+        self._next_sync: float | None = None
+        self._trees: dict[tuple[str, int], MerkleTree] = dict(trees or {})
+        self._syncs: dict[tuple[str, int, bool], _Sync] = {}  # (peer, exchange id, we began it) -> our side
+        self._streams: deque[_Stream] = deque()  # slot ranges to send a peer whole, a page per tick
+        self.synced = 0  # exchanges this node finished, either side
 
     # --- what the core says -------------------------------------------------------------------
 
@@ -196,6 +246,15 @@ class DataServer:
         self.wall_us = int((now if wall is None else wall) * 1_000_000)
         for cid in [cid for cid, c in self._calls.items() if c.deadline <= now]:
             self._expire(self._calls.pop(cid))
+        for key in [key for key, sync in self._syncs.items() if sync.deadline <= now]:
+            del self._syncs[key]
+        if self.sync_every > 0:
+            if self._next_sync is None:
+                self._next_sync = now + self.rng.uniform(0.0, self.sync_every)
+            elif now >= self._next_sync:
+                self._next_sync = now + self.sync_every * self.rng.uniform(0.5, 1.5)
+                self._start_sync()
+        self._stream_page()
 
     def request(self, ref: Any, body: Any) -> None:
         """A client's request; its answer leaves in a later poll as `(ref, reply)`."""
@@ -233,7 +292,12 @@ class DataServer:
                     call.records[src] = message.record
                     self._settle(message.id)
         elif isinstance(message, ReplicaRefused):
+            self._syncs.pop((src, message.id, True), None)
             self._events.append(message)
+        elif isinstance(message, SyncOpen):
+            self._sync_opened(src, message)
+        elif isinstance(message, SyncTurn):
+            self._sync_turn(src, message)
         elif isinstance(message, Coordinate):
             self._coordinate((src, message.id), message.call, handed=True)
         elif isinstance(message, Coordinated):
@@ -428,13 +492,91 @@ class DataServer:
         return None if held is None else decode_record(held, "stored record")
 
     def _keep(self, bucket: BucketSpec, partition: int, key: bytes, store: Store, here: Any | None, new: Any) -> None:
-        """Store `merge(here, new)` for the key, if it changes anything."""
+        """Store `merge(here, new)` for the key, if it changes anything; `here` is what the key holds now."""
         merged = new if here is None else store.merge(here, new)
         data = encode_record(merged)
-        if here is not None and encode_record(here) == data:
+        old = None if here is None else encode_record(here)
+        if old == data:
             return
+        tree = self._tree(bucket.name, partition)  # built before the write, so the update below is its only change
         self.records.put(bucket.name, partition, key, data)
+        tree.update(key, None if old is None else record_digest(old), record_digest(data))
         self._staged.append(Stored(bucket.name, partition, key, data))
+
+    def _tree(self, bucket: str, partition: int) -> MerkleTree:
+        tree = self._trees.get((bucket, partition))
+        if tree is None:
+            tree = self._trees[(bucket, partition)] = self.records.tree(bucket, partition)
+        return tree
+
+    # --- anti-entropy ----------------------------------------------------------------------------
+
+    def _start_sync(self) -> None:
+        """Compare one partition of one bucket with another replica of it."""
+        if self.map is None or any(began for _, _, began in self._syncs):
+            return  # one exchange of our own at a time
+        mine = [p for p in self.map.partitions_of(self.node_id) if len(self.map.replicas_for(p)) > 1]
+        buckets = sorted(name for name in self.buckets if self._has_store(name))
+        if not mine or not buckets:
+            return
+        bucket, partition = self.rng.choice(buckets), self.rng.choice(mine)
+        peer = self.rng.choice([n for n in self.map.replicas_for(partition) if n != self.node_id])
+        sid = next(self._ids)
+        side = self._side(bucket, partition)
+        self._syncs[(peer, sid, True)] = _Sync(side, bucket, partition, self.now + SYNC_TIMEOUT_S)
+        self._send.append((peer, SyncOpen(sid, bucket, partition, self.epoch, side.begin(), self._clock())))
+
+    def _side(self, bucket: str, partition: int) -> TreeSync:
+        return TreeSync(self._tree(bucket, partition),
+                        lambda lo, hi: self.records.entries(bucket, partition, lo, hi))
+
+    def _sync_opened(self, src: str, msg: SyncOpen) -> None:
+        refused = self._refusal(msg.bucket, msg.partition)
+        if refused or not isinstance(msg.begin, SyncBegin):
+            self._send.append((src, ReplicaRefused(msg.id, self.epoch, refused or "not a sync")))
+            return
+        sync = _Sync(self._side(msg.bucket, msg.partition), msg.bucket, msg.partition, self.now + SYNC_TIMEOUT_S)
+        self._syncs[(src, msg.id, False)] = sync
+        self._sync_step(src, msg.id, False, sync, msg.begin)
+
+    def _sync_turn(self, src: str, msg: SyncTurn) -> None:
+        sync = self._syncs.get((src, msg.id, msg.to_initiator))
+        if sync is not None and isinstance(msg.step, SyncStep):
+            self._sync_step(src, msg.id, msg.to_initiator, sync, msg.step)
+
+    def _sync_step(self, src: str, sid: int, began: bool, sync: _Sync, msg: SyncBegin | SyncStep) -> None:
+        try:
+            answer = sync.side.receive(msg)
+        except (KeelError, ValueError) as exc:  # a peer's malformed turn: this exchange ends here
+            self._syncs.pop((src, sid, began), None)
+            self._events.append(BadRecord(src, sync.bucket, b"", f"sync: {exc}"))
+            return
+        if answer is not None:
+            self._send.append((src, SyncTurn(sid, not began, answer, self._clock())))
+        if sync.side.done:
+            del self._syncs[(src, sid, began)]
+            self.synced += 1
+            result = sync.side.result()
+            clock = self._clock()
+            for key in sorted(result.keys):
+                data = self.records.get(sync.bucket, sync.partition, key)
+                if data is not None:
+                    self._send.append((src, ReplicaMerge(0, sync.bucket, sync.partition, key, data, clock, self.epoch)))
+            for slots in result.ranges:
+                self._streams.append(_Stream(src, sync.bucket, sync.partition, slots))
+
+    def _stream_page(self) -> None:
+        """Send the next page of the first slot range a peer lacks whole."""
+        if not self._streams:
+            return
+        stream = self._streams[0]
+        page, stream.after = self.records.scan(stream.bucket, stream.partition, stream.slots, stream.after, STREAM_PAGE)
+        clock = self._clock()
+        for key, data in page:
+            self._send.append((stream.peer, ReplicaMerge(0, stream.bucket, stream.partition, key, data, clock,
+                                                         self.epoch)))
+        if stream.after is None:
+            self._streams.popleft()
 
     def _valid(self, src: str, bucket: BucketSpec, store: Store, key: bytes, data: bytes) -> bool:
         if not data:
@@ -443,6 +585,13 @@ class DataServer:
             store.check_record(decode_record(data, "record"))
         except (WireError, ValueError) as exc:
             self._events.append(BadRecord(src, bucket.name, key, str(exc)))
+            return False
+        return True
+
+    def _has_store(self, name: str) -> bool:
+        try:
+            self._store(name)
+        except KeelError:
             return False
         return True
 
@@ -473,6 +622,27 @@ class DataServer:
 
     def _clock(self) -> tuple[int, int, str]:
         return _plain(self.clock.now(self.wall_us))
+
+
+@attrs.define
+class _Sync:
+    """One side of an anti-entropy exchange."""
+
+    side: TreeSync
+    bucket: str
+    partition: int
+    deadline: float
+
+
+@attrs.define
+class _Stream:
+    """A slot range of a partition to send a peer whole, from `after` on."""
+
+    peer: str
+    bucket: str
+    partition: int
+    slots: tuple[int, int]
+    after: bytes | None = None
 
 
 _HANDED = "handed"  # marks a reply that goes back to the node that handed the call over
