@@ -15,9 +15,9 @@ import random
 import attrs
 import pytest
 
-from keel.core.api import KeyValue, LeaseGrant, LeaseRevoke, Put, Range, RangeReply, TxnReply
+from keel.core.api import CommitMap, CommitMapReply, KeyValue, LeaseGrant, LeaseRevoke, Range, RegisterMember
 from keel.data.controller import (
-    Controller, ControllerConfig, Member, Proposal, ReadyReport, map_txn, members_from_kvs,
+    Controller, ControllerConfig, Member, Proposal, ReadyReport, map_request, members_from_kvs,
 )
 from keel.data.partition_map import MapError, PartitionMap
 from keel.data.placement import place, ready_all
@@ -46,13 +46,12 @@ def proposal_at(c: Controller, now: float) -> Proposal | None:
     return c.poll().proposal
 
 
-def won(proposal: Proposal, revision: int) -> TxnReply:
-    return TxnReply(revision=revision, succeeded=True, replies=())
+def won(proposal: Proposal, revision: int) -> CommitMapReply:
+    return CommitMapReply(revision=revision, committed=True, mod_revision=revision)
 
 
-def lost(current: PartitionMap, revision: int) -> TxnReply:
-    kv = KeyValue(MAP_KEY, current.to_bytes(), create_revision=1, mod_revision=revision, version=2)
-    return TxnReply(revision=revision, succeeded=False, replies=(RangeReply(revision, (kv,), 1, False),))
+def lost(revision: int) -> CommitMapReply:
+    return CommitMapReply(revision=revision, committed=False, mod_revision=revision)
 
 
 # --- config ------------------------------------------------------------------------------
@@ -199,11 +198,7 @@ def test_the_proposal_commits_only_if_the_map_key_is_as_read():
     first = place(None, ["a", "b", "c"], 16, 3)
     c = started("a", "b", "c", "d", current=first, revision=41)
     proposal = proposal_at(c, 2.0)
-    assert proposal.txn == map_txn(MAP_KEY, proposal.map, 41)
-    compare, = proposal.txn.compare
-    assert (compare.key, compare.target, compare.op, compare.number) == (MAP_KEY, "mod", "==", 41)
-    assert proposal.txn.success == (Put(MAP_KEY, proposal.map.to_bytes()),)
-    assert proposal.txn.failure == (Range(MAP_KEY),)
+    assert proposal.request == map_request(proposal.map, 41) == CommitMap(proposal.map.to_bytes(), 41)
 
 
 def test_one_proposal_at_a_time_until_it_is_answered():
@@ -229,7 +224,9 @@ def test_a_lost_proposal_adopts_the_winner_and_places_again_at_once():
     c = started("a", "b", "c", "d")
     mine = proposal_at(c, 2.0)
     theirs = place(None, ["a", "b", "c"], 16, 3)  # another controller, before d joined
-    c.answered(mine, lost(theirs, 9))
+    c.answered(mine, lost(9))
+    assert c.pending is None
+    c.committed(theirs, 9)  # what the driver reads next
     again = proposal_at(c, 2.0)
     assert again.base_revision == 9 and again.map.epoch == 2
     assert again.map == place(theirs, ["a", "b", "c", "d"], 16, 3)
@@ -256,14 +253,6 @@ def test_an_older_read_is_ignored():
     c = started("a", "b", "c", "d", current=later, revision=20)
     c.committed(first, 10)
     assert proposal_at(c, 5.0) is None  # `later` already fits the members
-
-
-def test_losing_to_a_malformed_map_is_a_map_error():
-    c = started("a", "b", "c")
-    proposal = proposal_at(c, 2.0)
-    kv = KeyValue(MAP_KEY, b"\x00garbage", 1, 3, 1)
-    with pytest.raises(MapError, match="partition map"):
-        c.answered(proposal, TxnReply(3, False, (RangeReply(3, (kv,), 1, False),)))
 
 
 # --- ready reports -------------------------------------------------------------------------
@@ -346,20 +335,21 @@ def test_two_controllers_from_the_same_read_never_both_commit():
     two.committed(None, 0)
     p1, p2 = proposal_at(one, 2.0), proposal_at(two, 2.0)
     assert p1.map != p2.map
-    r1, r2 = feed.send(p1.txn), feed.send(p2.txn, client="bob")
-    assert (r1.succeeded, r2.succeeded) == (True, False)
+    r1, r2 = feed.send(p1.request), feed.send(p2.request, client="bob")
+    assert (r1.committed, r2.committed) == (True, False)
     two.answered(p2, r2)
     one.answered(p1, r1)
-    assert read_map(feed) == (p1.map, r1.revision)
-    # The loser learnt the winner from its own reply and builds on it, at the new revision.
+    assert read_map(feed) == (p1.map, r1.mod_revision)
+    # The loser reads the winner and builds on it, at the new revision.
+    two.committed(*read_map(feed))
     p3 = proposal_at(two, 2.0)
-    assert p3.base_revision == r1.revision and p3.map.epoch == 2
-    assert feed.send(p3.txn, client="bob").succeeded
+    assert p3.base_revision == r1.mod_revision and p3.map.epoch == 2
+    assert feed.send(p3.request, client="bob").committed
 
 
 @pytest.mark.seeds(5)
 def test_a_driven_cluster_converges_to_a_settled_balanced_map(seed):
-    """A toy driver over the real core machine: members as leased keys, proposals as txns, data nodes reporting."""
+    """A toy driver over the real core machine: members as leased keys, proposals as CommitMap, nodes reporting."""
     rng = random.Random(seed)
     feed = Feed()
     controller = Controller(CONFIG)
@@ -369,7 +359,7 @@ def test_a_driven_cluster_converges_to_a_settled_balanced_map(seed):
     def register(node: str) -> None:
         lease = 1000 + len(leases)
         feed.send(LeaseGrant(ttl=10.0, id=lease))
-        feed.send(Put(PREFIX + node.encode(), b"addr", lease=lease))
+        feed.send(RegisterMember(node, b"addr", lease))
         leases[node] = lease
 
     for node in ["a", "b", "c"]:
@@ -394,7 +384,7 @@ def test_a_driven_cluster_converges_to_a_settled_balanced_map(seed):
         controller.tick(now)
         proposal = controller.poll().proposal
         if proposal is not None:
-            controller.answered(proposal, feed.send(proposal.txn))
+            controller.answered(proposal, feed.send(proposal.request))
     # Quiet down: everyone reports until nothing more is proposed.
     for _ in range(50):
         now += 5.0
@@ -407,7 +397,7 @@ def test_a_driven_cluster_converges_to_a_settled_balanced_map(seed):
         proposal = controller.poll().proposal
         if proposal is None:
             break
-        controller.answered(proposal, feed.send(proposal.txn))
+        controller.answered(proposal, feed.send(proposal.request))
     final, _ = read_map(feed)
     assert final.moving == ()
     assert set(final.nodes) == set(leases)

@@ -12,10 +12,13 @@ sans-I/O: a driver feeds it what the core holds and polls what to do.
   watch, or the answer to a proposal (`answered`).
 - `ready(report)`: a data node holds the records of a partition it joins.
 - `tick(now)`, then `poll()`: at most one `Proposal`, the next map and the
-  transaction that commits it only if the map key's mod revision is still
-  the one the controller read. Two controllers (an old leader that has
-  not noticed yet) can never both commit from the same map: whichever
-  transaction comes second finds the revision moved and changes nothing.
+  request that commits it (`keel.core.api.CommitMap`) only if the map key's
+  mod revision is still the one the controller read. Two controllers (an
+  old leader that has not noticed yet) can never both commit from the same
+  map: whichever request comes second finds the revision moved and changes
+  nothing. (The map key is under keel's reserved prefix, which a `Txn`
+  cannot write: `CommitMap` is the compare-and-set the core offers for it,
+  and it checks the map it stores.)
 
 The rules it keeps:
 
@@ -50,7 +53,7 @@ from typing import Any
 
 import attrs
 
-from keel.core.api import Compare, KeyValue, Put, Range, RangeReply, Txn, TxnReply
+from keel.core.api import CommitMap, CommitMapReply, KeyValue
 from keel.data.partition_map import MAX_PARTITIONS, PartitionMap
 from keel.data.placement import DEFAULT_PARTITIONS, DEFAULT_REPLICAS, place, ready_all
 
@@ -61,7 +64,7 @@ __all__ = [
     "Member",
     "Proposal",
     "ReadyReport",
-    "map_txn",
+    "map_request",
     "members_from_kvs",
 ]
 
@@ -129,34 +132,28 @@ class ReadyReport:
 
 @attrs.frozen
 class Proposal:
-    """A map to commit, and the compare-and-set transaction that commits it."""
+    """A map to commit, and the compare-and-set request that commits it."""
 
     map: PartitionMap  # the next map, epoch one above the one read
     base_revision: int  # the mod revision of the map key it was computed from; 0: no map was there
-    txn: Txn  # send as is, once; hand its reply to `Controller.answered`, or on no reply read the key again
+    request: CommitMap  # send as is, once; hand its reply to `Controller.answered`, or on no reply read the key again
 
 
 @attrs.frozen
 class ControllerOutput:
     """What the driver does after `poll()`, in this order."""
 
-    proposal: Proposal | None  # send `proposal.txn` to the core (given once per proposal)
+    proposal: Proposal | None  # send `proposal.request` to the core (given once per proposal)
     wake_at: float | None  # call tick no later than this (a settling change falls due); None: at the next input
 
 
-def map_txn(map_key: bytes, new: PartitionMap, base_revision: int) -> Txn:
-    """The transaction that writes `new` at `map_key` only if the key's mod revision is `base_revision`.
-
-    An absent key has mod revision 0, so a first map commits only where
-    none is. The failure branch reads the key, so the loser of a race
-    learns the map that won in the same round trip.
+def map_request(new: PartitionMap, base_revision: int) -> CommitMap:
+    """The request that stores `new` only if the map key's mod revision is `base_revision` (0: no map yet).
 
     Raises:
         MapError: `new` breaks a rule of the map (it is never written).
     """
-    return Txn(compare=(Compare(map_key, "mod", "==", number=base_revision),),
-               success=(Put(map_key, new.to_bytes()),),
-               failure=(Range(map_key),))
+    return CommitMap(new.to_bytes(), base_revision)
 
 
 def members_from_kvs(prefix: bytes, kvs: Iterable[KeyValue]) -> tuple[Member, ...]:
@@ -232,24 +229,15 @@ class Controller:
         self._reports = set()  # they spoke of the old epoch; nodes still joining report again
         self._stale = True
 
-    def answered(self, proposal: Proposal, reply: TxnReply) -> None:
-        """The core's reply to `proposal.txn`: what it committed, or the map that was there instead.
-
-        Raises:
-            MapError: the proposal lost to a map that is malformed.
-        """
-        if reply.succeeded:
-            self.committed(proposal.map, reply.revision)
-        else:
-            read = next((r for r in reply.replies if isinstance(r, RangeReply)), None)
-            if read is None or not read.kvs:
-                self.committed(None, 0)
-            else:
-                self.committed(PartitionMap.from_bytes(read.kvs[0].value), read.kvs[0].mod_revision)
+    def answered(self, proposal: Proposal, reply: CommitMapReply) -> None:
+        """The core's reply to `proposal.request`: committed, or another map was there (read it and feed it
+        to `committed`)."""
+        if reply.committed:
+            self.committed(proposal.map, reply.mod_revision)
         self.unanswered(proposal)
 
     def unanswered(self, proposal: Proposal) -> None:
-        """`proposal.txn` got no reply (a timeout, a lost leader): it may or may not have applied.
+        """`proposal.request` got no reply (a timeout, a lost leader): it may or may not have applied.
 
         The controller may propose again from what it knows; if the first
         did apply, the compare of the second fails and its reply says so.
@@ -316,5 +304,4 @@ class Controller:
         if new is current or new is None:
             return None
         new = attrs.evolve(new, epoch=epoch + 1)
-        return Proposal(map=new, base_revision=self._revision,
-                        txn=map_txn(self.config.map_key, new, self._revision))
+        return Proposal(map=new, base_revision=self._revision, request=map_request(new, self._revision))
