@@ -240,6 +240,14 @@ def test_a_proposal_without_a_reply_may_go_again():
     assert again == first and again is not first
 
 
+def test_an_answer_always_ends_its_proposal_even_one_that_says_nothing_new():
+    c = started("a", "b", "c")
+    proposal = proposal_at(c, 2.0)
+    c.answered(proposal, TxnReply(1, False, (RangeReply(1, (), 0, False),)))  # lost, yet the key is absent
+    assert c.pending is None
+    assert proposal_at(c, 2.0) == proposal
+
+
 def test_a_watch_showing_the_key_moved_ends_the_pending_proposal():
     c = started("a", "b", "c")
     proposal = proposal_at(c, 2.0)
@@ -308,6 +316,17 @@ def test_reports_pending_when_a_new_map_lands_are_dropped():
     nxt = proposal_at(c, 52.0)
     assert nxt.map == place(proposal.map, ["a", "b", "c", "d", "e"], 16, 3)  # q's report was for the old epoch
     assert nxt.map.placements[q].joining != ()
+
+
+def test_reports_and_a_settled_change_go_in_one_map_one_epoch_up():
+    current = moving_map()
+    c = started("a", "b", "c", "d", current=current, revision=30, now=50.0)
+    c.members(members("a", "b", "c", "d", "e"), 50.0)
+    p = current.partitions_of("d")[0]
+    assert c.ready(ReadyReport(p, "d", current.epoch))
+    proposal = proposal_at(c, 52.0)
+    assert proposal.map.epoch == current.epoch + 1
+    assert proposal.map.placements == place(ready_all(current, [(p, "d")]), ["a", "b", "c", "d", "e"], 16, 3).placements
 
 
 def test_a_report_from_a_departed_node_is_ignored():

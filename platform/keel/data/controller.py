@@ -204,7 +204,6 @@ class Controller:
             if member.node in given:
                 raise ValueError(f"members: {member.node!r} given twice")
             given[member.node] = member.lease
-        self._now = max(self._now, now)
         changed = self._members is None or given.keys() != self._members.keys()
         self._members = given
         if changed:
@@ -248,8 +247,6 @@ class Controller:
 
     def ready(self, report: ReadyReport) -> bool:
         """A data node's ready report; returns whether it counts (see the module docstring)."""
-        if self._map is None or report.epoch != self._map.epoch:
-            return False
         if not self._valid(report.partition, report.node, report.epoch):
             return False
         self._reports.add((report.partition, report.node))

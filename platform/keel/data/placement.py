@@ -14,14 +14,16 @@ map, not from scratch, and changes it as little as it can (docs/data.md,
       hand it back at no cost if the drops fell unevenly);
    b. a partition aiming at fewer gets a node below quota, one that still
       owns it first (a leaver asked to stay costs no copy), then the one
-      with the most room, then the highest rendezvous score;
+      with the most room, then the highest rendezvous score; if every node
+      with room has it already, a node added elsewhere in this step takes
+      it and that partition gets another (`_Plan.reroute`);
    c. while a node is above quota, one of its partitions moves to a node
       below quota that lacks it: undoing a move first, then moving a
       partition the node is only joining, then the emptiest node, then
       the highest rendezvous score.
-   Every addition in (b) and (c) is a copy the cluster must stream; (c)
-   moves only what quotas force, so one join moves the joiner's quota and
-   one leave moves what the leaver held.
+   Every addition in (b) and (c) of a node that does not own the partition
+   is a copy the cluster must stream; (c) moves only what quotas force, so
+   one join moves the joiner's quota and one leave what the leaver held.
 3. Each partition's new placement: live owners stay owners; target nodes
    that are not owners join; owners outside the target leave, as many as
    there are joiners to replace them (the rest go now). A partition left
