@@ -243,7 +243,7 @@ def test_a_proposal_without_a_reply_may_go_again():
 def test_an_answer_always_ends_its_proposal_even_one_that_says_nothing_new():
     c = started("a", "b", "c")
     proposal = proposal_at(c, 2.0)
-    c.answered(proposal, TxnReply(1, False, (RangeReply(1, (), 0, False),)))  # lost, yet the key is absent
+    c.answered(proposal, CommitMapReply(1, False, 0))  # lost, yet the key is absent
     assert c.pending is None
     assert proposal_at(c, 2.0) == proposal
 

@@ -28,6 +28,14 @@ answered yet is remembered with what would answer it.
   is the configuration the leader holds right after.
 - A node that does not lead answers what needs a leader with `NotLeader`.
 
+The leader also runs the data cluster's controller (`keel.data.controller`):
+on every tick it feeds it the data members and the committed partition map
+as this node's machine holds them (when they changed), and proposes the map
+the controller decides on as its own `CommitMap` command, a compare-and-set
+on the map key, so a deposed leader's late proposal changes nothing.
+`DataReady` reports from data nodes go to it. A new leader starts a new
+controller, which waits for membership to settle before it places anything.
+
 The leader keeps the lease clocks (`keel.core.leases.LeaseClock`): restarted
 for every lease when it takes office, refreshed by grants and keep-alives,
 and expired leases are proposed as `LeaseExpire` commands from `tick`.
@@ -53,7 +61,10 @@ from keel.core.api import (
 )
 from keel.consensus import MembershipChange
 from keel.core.leases import LeaseClock
+from keel.core.api.system import MAP_KEY, MEMBER_PREFIX, DataReady, DataReadyReply
 from keel.core.machine import REPLY_BYTES, Command, CoreMachine, LeaseExpire
+from keel.data.controller import Controller, ControllerConfig, ReadyReport, members_from_kvs
+from keel.data.partition_map import MapError, PartitionMap
 from keel.errors import Compacted, KeelError, LeaseExpired, NotLeader, Unavailable
 from keel.transport.envelope import error_reply
 
@@ -61,6 +72,8 @@ __all__ = ["MAX_WAIT_S", "CoreServer", "ServerOutput"]
 
 MAX_WAIT_S = 30.0  # seconds a watch, lock or campaign may be held; clients poll again after it
 EXPIRY_RETRY_S = 1.0  # seconds after which a proposed lease expiry that did not apply is proposed again
+MAP_RETRY_S = 2.0  # seconds after which a proposed map that changed nothing may be proposed again
+CONTROLLER = ControllerConfig(map_key=MAP_KEY, member_prefix=MEMBER_PREFIX)  # 64 partitions, 3 replicas
 
 
 @attrs.frozen
@@ -88,7 +101,8 @@ class CoreServer:
     def __init__(self, node_id: str, *, create: EngineFactory, settings: EngineSettings, rng: random.Random,
                  recovered: Recovered | None = None, snapshot: StoredSnapshot | None = None,
                  snapshot_every: int = 10_000, consensus: str = "", defer_snapshots: bool = False,
-                 clock_slack: float = 0.0, machine: Callable[[], CoreMachine] = CoreMachine) -> None:
+                 clock_slack: float = 0.0, machine: Callable[[], CoreMachine] = CoreMachine,
+                 controller: ControllerConfig | None = CONTROLLER) -> None:
         self.node = EngineNode(node_id, create=create, settings=settings, rng=rng, recovered=recovered,
                                snapshot=snapshot, snapshot_every=snapshot_every, machine=machine,
                                defer_snapshots=defer_snapshots)
@@ -101,6 +115,10 @@ class CoreServer:
         self.clock_slack = clock_slack
         self.max_command = settings.max_batch_bytes  # bytes of one encoded command the engine takes
         self.leading = False
+        self.controller_config = controller  # None: this core places no data partitions
+        self.controller: Controller | None = None  # while leading
+        self._fed_revision = -1  # the keyspace revision the controller last saw
+        self._map_proposed_at = 0.0
         self._log_base = (0.0, 0.0)  # (log time, own clock) when this node took office
         self.clock = LeaseClock()
         # index -> (refs waiting on it, command bytes, its (client, seq)), and the way back
@@ -153,6 +171,8 @@ class CoreServer:
                     self.node.propose(wire.encode(Command("", 0, 0, self.log_time(), expiry)))
                 except KeelError:
                     break  # lost leadership meanwhile; the next leader restarts the clocks
+            if self.controller is not None:
+                self._control()
         self._expire_waiters()
 
     def receive(self, src: str, message: Any) -> None:
@@ -219,6 +239,12 @@ class CoreServer:
             self._reads[self._next_read] = (ref, op)
         elif isinstance(op, Watch):
             self._watch(ref, op)
+        elif isinstance(op, DataReady):
+            self._notice_election()
+            if self.controller is None:
+                raise NotLeader(self.node.engine.status().leader)
+            counted = self.controller.ready(ReadyReport(op.partition, op.node, op.epoch))
+            self._replies.append((ref, DataReadyReply(counted)))
         elif isinstance(op, ChangeMembership):
             if not _NODE_ID.fullmatch(op.node):
                 raise KeelError(f"membership change: {op.node!r} is not a node id (1-64 letters, digits, '-', '_', '.')")
@@ -271,6 +297,7 @@ class CoreServer:
                 self.clock.stop()
                 self._redirect_proposals()
                 self.leading = False
+                self.controller = None
         elif isinstance(event, Installed):
             if self.leading:
                 self.clock.restart(self.machine.leases, self.now)
@@ -287,6 +314,36 @@ class CoreServer:
         self.clock.restart(self.machine.leases, self.now)
         self._log_base = (self.machine.sessions.log_time, self.now)
         self.leading = True
+        if self.controller_config is not None:
+            self.controller = Controller(self.controller_config)
+            self._fed_revision = -1
+
+    def _control(self) -> None:
+        """Feed the controller what the machine holds, and propose the map it decides on."""
+        controller = self.controller
+        assert controller is not None
+        store = self.machine.store
+        if store.revision != self._fed_revision:
+            self._fed_revision = store.revision
+            kvs, _ = store.range(MEMBER_PREFIX, prefix=True, limit=0)
+            controller.members(members_from_kvs(MEMBER_PREFIX, kvs), self.now)
+            held = store.get(MAP_KEY)
+            try:
+                current = PartitionMap.from_bytes(held.value) if held is not None else None
+            except MapError:  # the machine stores only checked maps; one of a newer format, say
+                return
+            controller.committed(current, held.mod_revision if held is not None else 0)
+        controller.tick(self.now)
+        pending = controller.pending
+        if pending is not None and self.now - self._map_proposed_at > MAP_RETRY_S:
+            controller.unanswered(pending)  # it changed nothing in time (lost with a leader, or not yet applied)
+        proposal = controller.poll().proposal
+        if proposal is not None:
+            try:
+                self.node.propose(wire.encode(Command("", 0, 0, self.log_time(), proposal.request)))
+            except KeelError:
+                return  # lost leadership meanwhile
+            self._map_proposed_at = self.now
 
     def _applied(self, event: Applied) -> None:
         result = event.result

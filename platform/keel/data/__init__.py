@@ -1,30 +1,12 @@
-"""The data cluster: partition map, coordinator, repair, anti-entropy, HLC, store contract glue; sans-I/O objects plus their Trio runtime.
+"""The data cluster: sans-I/O objects, and the Trio runtime that drives them.
 
-- `PartitionMap`, `Placement`, `partition_of`: which nodes hold which partition, at which epoch;
-- `place`, `ready`, `ready_all`: the next map when members come and go or joiners are ready;
-- `Controller`: on the core leader, when to commit the next map, and the compare-and-set that does.
+- `partition_map`: `PartitionMap`, `Placement`, `partition_of`: which nodes hold which partition, at which epoch;
+- `placement`: `place`, `ready`, `ready_all`: the next map when members come and go or joiners are ready;
+- `controller`: `Controller`: on the core leader, when to commit the next map;
+- `store`: the store contract; `hlc`: hybrid logical clocks; `bucket`: `BucketSpec`;
+- `server`: `DataServer`, one data node's logic; `runtime`: `DataRuntime`, its Trio driver;
+- `records`, `group_commit`: the sqlite record file; `merkle`, `tree_sync`: anti-entropy.
+
+Import the modules themselves: the package imports nothing, so the core
+(which runs the controller) and the data modules can use each other.
 """
-
-from keel.data.controller import Controller, ControllerConfig, ControllerOutput, Member, Proposal, ReadyReport, \
-    map_txn, members_from_kvs
-from keel.data.partition_map import MapError, PartitionMap, Placement, partition_of
-from keel.data.placement import place, ready, ready_all, target_loads
-
-__all__ = [
-    "Controller",
-    "ControllerConfig",
-    "ControllerOutput",
-    "MapError",
-    "Member",
-    "PartitionMap",
-    "Placement",
-    "Proposal",
-    "ReadyReport",
-    "map_txn",
-    "members_from_kvs",
-    "partition_of",
-    "place",
-    "ready",
-    "ready_all",
-    "target_loads",
-]

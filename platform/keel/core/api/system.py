@@ -21,7 +21,7 @@ from keel.wire import message
 
 __all__ = [
     "BUCKET_PREFIX", "MAP_KEY", "MEMBER_PREFIX", "RESERVED_PREFIX", "CommitMap", "CommitMapReply", "CreateBucket",
-    "RegisterMember", "member_key", "reserved",
+    "DataReady", "DataReadyReply", "RegisterMember", "member_key", "reserved",
 ]
 
 RESERVED_PREFIX = b"keel/"
@@ -75,3 +75,24 @@ class CommitMapReply:
     revision: int
     committed: bool
     mod_revision: int
+
+
+@message("core.data_ready")
+@attrs.frozen
+class DataReady:
+    """A data node holds the records of `partition`, which it joins in the map of `epoch`.
+
+    Not a mutation: the leader's controller takes it, and counts it toward
+    the next map (the joiner owns, a leaver goes). A node repeats it until
+    a map shows it as owner; any other node answers `NotLeader`.
+    """
+
+    node: str
+    partition: int
+    epoch: int
+
+
+@message("core.data_ready_reply")
+@attrs.frozen
+class DataReadyReply:
+    counted: bool  # False: a report for another epoch, or a partition the node does not join
