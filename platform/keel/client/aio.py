@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from keel.client.async_client import DEFAULT_LOCK_TTL_S, ClientSetup
 from keel.client.election import DEFAULT_ELECTION_TTL_S, LeaderObserver
+from keel.client.data import DEFAULT_DATA_TIMEOUT_S
 from keel.client.encoding import BytesLike, as_bytes, lease_id
 from keel.client.endpoints import EndpointLike
 from keel.client.handle import ClientHandle, LeaseListener
@@ -35,6 +36,7 @@ from keel.core.api import (
     CampaignReply, CompactReply, Compare, CoreStatusReply, DeleteReply, Event, KeyValue, PutReply, RangeReply,
     Resign, TxnReply, Unlock,
 )
+from keel.data.bucket import DEFAULT_BUCKET, BucketSpec, check_bucket_name
 from keel.errors import KeelError
 from keel.transport import ClientSettings
 
@@ -142,6 +144,37 @@ class AioElection:
         return AioObserver(self._client._handle, self.name)
 
 
+class AioBucket:
+    """A bucket of the data cluster for asyncio code; `AioClient.bucket(name)` makes one."""
+
+    def __init__(self, handle: ClientHandle, name: str, timeout: float) -> None:
+        self._handle = handle
+        self.name = name
+        self._timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"AioBucket({self.name!r})"
+
+    async def put(self, key: BytesLike, value: BytesLike, *, n: int = 0, w: int = 0,
+                  timeout: float | None = None) -> None:
+        """Store `value` under `key`; returns once `w` replicas hold it durably."""
+        await self.call("put", key, as_bytes(value), n=n, w=w, timeout=timeout)
+
+    async def get(self, key: BytesLike, *, n: int = 0, r: int = 0, timeout: float | None = None) -> bytes | None:
+        """The value under `key` merged from `r` replicas; None when absent or deleted."""
+        return await self.call("get", key, n=n, r=r, timeout=timeout)
+
+    async def delete(self, key: BytesLike, *, n: int = 0, w: int = 0, timeout: float | None = None) -> None:
+        """Delete `key` (a tombstone that replicates like a value)."""
+        await self.call("delete", key, n=n, w=w, timeout=timeout)
+
+    async def call(self, op: str, key: BytesLike, *args: Any, n: int = 0, r: int = 0, w: int = 0,
+                   timeout: float | None = None) -> Any:
+        """Any operation of the bucket's store on `key`; its result."""
+        return await self._handle.call(lambda c: c.bucket(self.name, timeout=self._timeout).call(
+            op, key, *args, n=n, r=r, w=w, timeout=timeout))
+
+
 class AioClient:
     """The core for asyncio programs; make one with `keel.aio.connect`. See the module doc."""
 
@@ -190,6 +223,21 @@ class AioClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    # --- buckets (the data cluster) ---------------------------------------------------------
+
+    def bucket(self, name: str = DEFAULT_BUCKET, *, timeout: float = DEFAULT_DATA_TIMEOUT_S) -> AioBucket:
+        """The data cluster's bucket `name` (see `keel.client.data`); `timeout`: seconds a data node waits for replicas."""
+        return AioBucket(self._handle, check_bucket_name(name), timeout)
+
+    async def create_bucket(self, name: str, *, store: str = "lww", options: dict[str, Any] | None = None,
+                            n: int = 3, r: int = 2, w: int = 2) -> BucketSpec:
+        """Add a bucket to the core's bucket table (the same settings again change nothing)."""
+        return await self._handle.call(lambda c: c.create_bucket(name, store=store, options=options, n=n, r=r, w=w))
+
+    async def buckets(self) -> list[BucketSpec]:
+        """Every bucket of the core's bucket table, by name."""
+        return await self._handle.call(lambda c: c.buckets())
 
     # --- keys ------------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ import trio
 
 from keel.client.async_client import DEFAULT_LOCK_TTL_S, ClientSetup
 from keel.client.election import DEFAULT_ELECTION_TTL_S, LeaderObserver
+from keel.client.data import DEFAULT_DATA_TIMEOUT_S
 from keel.client.encoding import BytesLike, as_bytes, lease_id
 from keel.client.endpoints import EndpointLike
 from keel.client.handle import ClientHandle, LeaseListener
@@ -48,6 +49,7 @@ from keel.core.api import (
     CampaignReply, CompactReply, Compare, CoreStatusReply, DeleteReply, Event, KeyValue, PutReply, RangeReply,
     Resign, TxnReply, Unlock,
 )
+from keel.data.bucket import DEFAULT_BUCKET, BucketSpec, check_bucket_name
 from keel.errors import KeelError
 from keel.transport import ClientSettings
 
@@ -179,6 +181,39 @@ class BlockingElection:
         return BlockingObserver(self._client._handle, self.name)
 
 
+class BlockingBucket:
+    """A bucket of the data cluster for code that is not async; `Client.bucket(name)` makes one."""
+
+    def __init__(self, client: Client, name: str, timeout: float) -> None:
+        self._client = client
+        self.name = name
+        self._timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"BlockingBucket({self.name!r})"
+
+    def put(self, key: BytesLike, value: BytesLike, *, n: int = 0, w: int = 0, timeout: float | None = None) -> None:
+        """Store `value` under `key`; returns once `w` replicas hold it durably (`TooFewReplicas` if not in time)."""
+        self._client._call(lambda c: c.bucket(self.name, timeout=self._timeout).put(key, value, n=n, w=w,
+                                                                                    timeout=timeout))
+
+    def get(self, key: BytesLike, *, n: int = 0, r: int = 0, timeout: float | None = None) -> bytes | None:
+        """The value under `key` merged from `r` replicas; None when absent or deleted."""
+        return self._client._call(lambda c: c.bucket(self.name, timeout=self._timeout).get(key, n=n, r=r,
+                                                                                           timeout=timeout))
+
+    def delete(self, key: BytesLike, *, n: int = 0, w: int = 0, timeout: float | None = None) -> None:
+        """Delete `key` (a tombstone that replicates like a value)."""
+        self._client._call(lambda c: c.bucket(self.name, timeout=self._timeout).delete(key, n=n, w=w,
+                                                                                       timeout=timeout))
+
+    def call(self, op: str, key: BytesLike, *args: Any, n: int = 0, r: int = 0, w: int = 0,
+             timeout: float | None = None) -> Any:
+        """Any operation of the bucket's store on `key`; its result."""
+        return self._client._call(lambda c: c.bucket(self.name, timeout=self._timeout).call(
+            op, key, *args, n=n, r=r, w=w, timeout=timeout))
+
+
 class Client:
     """The core for code that is not async; see the module doc.
 
@@ -213,6 +248,21 @@ class Client:
     def close(self) -> None:
         """Revoke the leases this client keeps and end its threads; calls still running fail. Idempotent."""
         self._finalizer()
+
+    # --- buckets (the data cluster) ---------------------------------------------------------
+
+    def bucket(self, name: str = DEFAULT_BUCKET, *, timeout: float = DEFAULT_DATA_TIMEOUT_S) -> BlockingBucket:
+        """The data cluster's bucket `name` (see `keel.client.data`); `timeout`: seconds a data node waits for replicas."""
+        return BlockingBucket(self, check_bucket_name(name), timeout)
+
+    def create_bucket(self, name: str, *, store: str = "lww", options: dict[str, Any] | None = None,
+                      n: int = 3, r: int = 2, w: int = 2) -> BucketSpec:
+        """Add a bucket to the core's bucket table (the same settings again change nothing)."""
+        return self._call(lambda c: c.create_bucket(name, store=store, options=options, n=n, r=r, w=w))
+
+    def buckets(self) -> list[BucketSpec]:
+        """Every bucket of the core's bucket table, by name."""
+        return self._call(lambda c: c.buckets())
 
     # --- keys ------------------------------------------------------------------------------
 
