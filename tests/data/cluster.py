@@ -38,6 +38,7 @@ class Cluster:
         self.now = 0.0
         self.replies: dict[Any, Any] = {}
         self.events: list[Any] = []
+        self.ready: set[tuple[str, int, int]] = set()  # (node, partition, epoch) reported ready
         self._refs = 0
         for node in nodes:
             self.start(node)
@@ -53,6 +54,14 @@ class Cluster:
         self.servers[node] = server
         self.down.discard(node)
         return server
+
+    def follow(self, pmap: PartitionMap) -> None:
+        """Every node follows `pmap`, as it would from the core."""
+        self.map = pmap
+        for node, server in self.servers.items():
+            if node not in self.down:
+                server.set_map(pmap)
+        self.pump()
 
     def crash(self, node: str) -> None:
         self.down.add(node)
@@ -86,6 +95,7 @@ class Cluster:
                 out = self.servers[node].poll()
                 self.disks[node].extend(out.persist)
                 self.events.extend(out.events)
+                self.ready.update((node, partition, epoch) for partition, epoch in out.ready)
                 for ref, reply in out.replies:
                     self.replies[ref] = reply
                 for dst, message in out.send:

@@ -7,6 +7,7 @@ import pytest
 from keel.data.api import ReplicaMerge
 from keel.data.bucket import BucketSpec
 from keel.data.partition_map import Placement
+from keel.data.placement import place, ready_all
 
 from .cluster import Cluster
 
@@ -137,3 +138,32 @@ def test_anti_entropy_sends_only_what_differs():
         c.advance(0.5)
     assert c.held("d3") == c.held("d1")
     assert {m.key for m in sent} <= {b"late"}  # never the 200 keys both held
+
+
+def test_a_joiner_is_streamed_the_partition_reports_ready_and_the_leaver_lets_go_losing_nothing():
+    nodes = ("d1", "d2", "d3", "d4")
+    first = place(None, nodes[:3], 8, 3)
+    c = Cluster(nodes, placements=list(first.placements))
+    for i in range(300):
+        c.call("d1", f"k{i}".encode(), "put", f"v{i}".encode())
+    moving = place(first, nodes, 8, 3)
+    c.follow(moving)
+    joins = {p for p, placement in enumerate(moving.placements) if "d4" in placement.joining}
+    assert joins
+    for i in range(300, 320):  # writes during the move reach the joiner too
+        c.call("d2", f"k{i}".encode(), "put", f"v{i}".encode())
+    for _ in range(60):
+        c.advance(0.25)
+        if {p for node, p, epoch in c.ready if node == "d4" and epoch == moving.epoch} == joins:
+            break
+    assert {p for node, p, epoch in c.ready if node == "d4" and epoch == moving.epoch} == joins
+    settled = ready_all(moving, [(p, "d4") for p in joins])
+    c.follow(settled)
+    leavers = {n for p in joins for n in moving.placements[p].leaving}
+    for p in joins:
+        assert "d4" in settled.readers_for(p)
+    for node in leavers:
+        kept = {pp for (_b, pp, _k) in c.servers[node].records.held}
+        assert not kept & (joins - set(settled.partitions_of(node)))  # let go of what moved away
+    for i in range(320):
+        assert c.value(c.call("d4", f"k{i}".encode(), "get", r=3)) == f"v{i}".encode()

@@ -40,6 +40,7 @@ import trio
 
 from keel.address import Address
 from keel.core.api import Range, RegisterMember
+from keel.core.api.system import DataReady
 from keel.core.api.system import BUCKET_PREFIX, MAP_KEY, MEMBER_PREFIX
 from keel.data.api import DataCall, DataStatusReply
 from keel.data.bucket import BucketSpec
@@ -59,6 +60,7 @@ TICK_S = 0.05  # seconds between ticks: deadlines of calls waiting for replicas
 MEMBER_TTL_S = 5.0  # seconds a data node's registration outlives its last keep-alive
 FOLLOW_BACKOFF_S = (0.2, 2.0)  # first and longest wait between attempts to reach the core
 RECORDS_FILE = "records.sqlite"
+REPORT_S = 0.5  # seconds between rounds of ready reports to the core
 
 
 class _Overlay:
@@ -67,12 +69,20 @@ class _Overlay:
     def __init__(self, file: RecordFile) -> None:
         self.file = file
         self.pending: dict[tuple[str, int, bytes], bytes | None] = {}
+        self.dropping: set[tuple[str, int]] = set()  # partitions let go of, until the file has dropped them
 
     def get(self, bucket: str, partition: int, key: bytes) -> bytes | None:
         where = (bucket, partition, key)
         if where in self.pending:
             return self.pending[where]
+        if (bucket, partition) in self.dropping:
+            return None
         return self.file.get(bucket, partition, key)
+
+    def drop(self, bucket: str, partition: int) -> None:
+        self.dropping.add((bucket, partition))
+        for where in [w for w in self.pending if w[:2] == (bucket, partition)]:
+            del self.pending[where]
 
     def put(self, bucket: str, partition: int, key: bytes, record: bytes | None) -> None:
         self.pending[(bucket, partition, key)] = record
@@ -139,6 +149,7 @@ class DataRuntime:
         self._durable = 0
         self._dirty = trio.Event()
         self._kicked = trio.Event()
+        self._reports: set[tuple[int, int]] = set()  # (partition, epoch) this node holds and joins: tell the leader
 
     async def open(self) -> None:
         """Open the record file and build the server (blocking file work in a thread).
@@ -225,9 +236,16 @@ class DataRuntime:
             self._dirty = trio.Event()
             target, batches = self._written, self._queued
             self._queued = []
-            writes = [Write(r.bucket, r.partition, r.key, r.record) for b in batches for r in b.records]
+            # A batch's drops come before its records, and after the records of earlier batches.
+            last_drop = {where: i for i, b in enumerate(batches) for where in b.dropped}
+            writes = [Write(r.bucket, r.partition, r.key, r.record) for i, b in enumerate(batches) for r in b.records
+                      if last_drop.get((r.bucket, r.partition), -1) <= i]
+            dropped = list(last_drop)
             high_water = max(b.high_water for b in batches)
+            for bucket, partition in dropped:
+                await trio.to_thread.run_sync(self.file.drop_partition, bucket, partition)
             await trio.to_thread.run_sync(self.file.write_batch, writes, high_water)
+            self.overlay.dropping.difference_update(dropped)
             self.overlay.committed(writes)
             self._durable = target
             self._release()
@@ -244,6 +262,7 @@ class DataRuntime:
                 self._dirty.set()
             for event in out.events:
                 log.info("data %s: %s", self.node_id, event)
+            self._reports.update(out.ready)
             if out.send or out.replies:
                 self._held.append((self._written, out))
             self._release(pump=False)
@@ -281,10 +300,22 @@ class DataRuntime:
                         nursery.start_soon(self._watch, core, MAP_KEY, False, self._on_map)
                         nursery.start_soon(self._watch, core, BUCKET_PREFIX, True, self._on_buckets)
                         nursery.start_soon(self._watch, core, MEMBER_PREFIX, True, self._on_members)
+                        nursery.start_soon(self._report, core)
             except KeelError as exc:
                 log.warning("data %s: following the core: %s; again in %.1f s", self.node_id, exc, backoff)
             await trio.sleep(backoff)
             backoff = min(backoff * 2, FOLLOW_BACKOFF_S[1])
+
+    async def _report(self, core: Any) -> None:
+        """Tell the core leader's controller which joined partitions this node now holds."""
+        while True:
+            reports, self._reports = sorted(self._reports), set()
+            for partition, epoch in reports:
+                try:
+                    await core.caller.read(DataReady(self.node_id, partition, epoch))
+                except KeelError as exc:  # the server reports again while the map still has it joining
+                    log.info("data %s: ready report for partition %d: %s", self.node_id, partition, exc)
+            await trio.sleep(REPORT_S)
 
     async def _watch(self, core: Any, key: bytes, prefix: bool, apply: Callable[[dict[bytes, bytes]], None]) -> None:
         """Keep `apply` fed with everything under `key` as the core holds it, read once then watched."""

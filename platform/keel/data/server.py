@@ -68,6 +68,8 @@ MAX_KEY = 4096  # bytes in a data key
 SYNC_EVERY_S = 2.0  # seconds between the anti-entropy exchanges a node starts (jittered)
 SYNC_TIMEOUT_S = 10.0  # seconds an exchange may stay open before it is dropped
 STREAM_PAGE = 256  # records of a slot range sent per tick
+CATCH_UP_EVERY_S = 0.5  # seconds between a joiner's exchanges with the owners of the partitions it joins
+REPORT_EVERY_S = 1.0  # seconds between a ready joiner's reports, until a map makes it an owner
 
 
 class RecordStore(Protocol):
@@ -76,6 +78,9 @@ class RecordStore(Protocol):
     def get(self, bucket: str, partition: int, key: bytes) -> bytes | None: ...
 
     def put(self, bucket: str, partition: int, key: bytes, record: bytes | None) -> None: ...
+
+    def drop(self, bucket: str, partition: int) -> None:
+        """Forget every record of the partition (at once for reads; durably with the batch that says so)."""
 
     def tree(self, bucket: str, partition: int) -> MerkleTree:
         """The hash tree of what the partition holds now."""
@@ -104,6 +109,7 @@ class StoredBatch:
 
     records: tuple[Stored, ...]
     high_water: int
+    dropped: tuple[tuple[str, int], ...] = ()  # (bucket, partition) whose records go first: no longer this node's
 
 
 class MemoryRecords:
@@ -114,6 +120,8 @@ class MemoryRecords:
         self.high_water = 0
         for batch in batches:
             if isinstance(batch, StoredBatch):
+                for where in batch.dropped:
+                    self.drop(*where)
                 for item in batch.records:
                     self.put(item.bucket, item.partition, item.key, item.record)
                 self.high_water = max(self.high_water, batch.high_water)
@@ -131,6 +139,9 @@ class MemoryRecords:
             self.parts.get((bucket, partition), {}).pop(key, None)
         else:
             self.parts.setdefault((bucket, partition), {})[key] = record
+
+    def drop(self, bucket: str, partition: int) -> None:
+        self.parts.pop((bucket, partition), None)
 
     def tree(self, bucket: str, partition: int) -> MerkleTree:
         part = self.parts.get((bucket, partition), {})
@@ -171,6 +182,7 @@ class DataOutput:
     send: tuple[tuple[str, Any], ...] = ()  # (peer, message)
     replies: tuple[tuple[Any, Any], ...] = ()  # (ref, DataReply or ErrorReply)
     events: tuple[Any, ...] = ()
+    ready: tuple[tuple[int, int], ...] = ()  # (partition, epoch) this node joins and now holds: tell the core
 
 
 @attrs.define
@@ -222,13 +234,31 @@ class DataServer:
         self._syncs: dict[tuple[str, int, bool], _Sync] = {}  # (peer, exchange id, we began it) -> our side
         self._streams: deque[_Stream] = deque()  # slot ranges to send a peer whole, a page per tick
         self.synced = 0  # exchanges this node finished, either side
+        self._dropped: list[tuple[str, int]] = []
+        self._in_sync: dict[tuple[int, int], set[str]] = {}  # (joined partition, epoch) -> buckets found level
+        self._ready: list[tuple[int, int]] = []
+        self._next_catch_up = 0.0
+        self._next_report = 0.0
 
     # --- what the core says -------------------------------------------------------------------
 
     def set_map(self, pmap: PartitionMap) -> None:
-        """Follow a newer partition map (an older one than held is ignored)."""
-        if self.map is None or pmap.epoch > self.map.epoch:
-            self.map = pmap
+        """Follow a newer partition map (an older one than held is ignored).
+
+        Partitions the node held and the new map gives it no more are dropped:
+        the map moves a partition away only once its new owner holds it.
+        """
+        if self.map is not None and pmap.epoch <= self.map.epoch:
+            return
+        before = set(self.map.partitions_of(self.node_id)) if self.map is not None else set()
+        self.map = pmap
+        gone = before - set(pmap.partitions_of(self.node_id))
+        for bucket in sorted(self.buckets):
+            for partition in sorted(gone):
+                self.records.drop(bucket, partition)
+                self._trees.pop((bucket, partition), None)
+                self._dropped.append((bucket, partition))
+        self._in_sync = {k: v for k, v in self._in_sync.items() if k[1] == pmap.epoch}
 
     def set_buckets(self, buckets: Mapping[str, BucketSpec]) -> None:
         """Follow the bucket table as the core holds it now."""
@@ -255,6 +285,7 @@ class DataServer:
                 self._next_sync = now + self.sync_every * self.rng.uniform(0.5, 1.5)
                 self._start_sync()
         self._stream_page()
+        self._catch_up()
 
     def request(self, ref: Any, body: Any) -> None:
         """A client's request; its answer leaves in a later poll as `(ref, reply)`."""
@@ -308,17 +339,18 @@ class DataServer:
     def poll(self) -> DataOutput:
         """Return, and forget, everything asked for since the last poll."""
         persist = ()
-        if self._staged:
-            persist = (StoredBatch(tuple(self._staged), self.clock.high_water),)
-            self._staged = []
+        if self._staged or self._dropped:
+            persist = (StoredBatch(tuple(self._staged), self.clock.high_water, tuple(self._dropped)),)
+            self._staged, self._dropped = [], []
         replies = []
         for ref, reply in self._replies:
             if isinstance(ref, tuple) and len(ref) == 2 and ref[0] == _HANDED:
                 self._send.append((ref[1][0], Coordinated(ref[1][1], reply)))
             else:
                 replies.append((ref, reply))
-        out = DataOutput(persist=persist, send=tuple(self._send), replies=tuple(replies), events=tuple(self._events))
-        self._send, self._replies, self._events = [], [], []
+        out = DataOutput(persist=persist, send=tuple(self._send), replies=tuple(replies), events=tuple(self._events),
+                         ready=tuple(self._ready))
+        self._send, self._replies, self._events, self._ready = [], [], [], []
         return out
 
     # --- coordinating ----------------------------------------------------------------------------
@@ -519,12 +551,46 @@ class DataServer:
         buckets = sorted(name for name in self.buckets if self._has_store(name))
         if not mine or not buckets:
             return
-        bucket, partition = self.rng.choice(buckets), self.rng.choice(mine)
-        peer = self.rng.choice([n for n in self.map.replicas_for(partition) if n != self.node_id])
+        partition = self.rng.choice(mine)
+        self._open_sync(self.rng.choice(buckets), partition,
+                        self.rng.choice([n for n in self.map.replicas_for(partition) if n != self.node_id]))
+
+    def _open_sync(self, bucket: str, partition: int, peer: str, *, catch_up: bool = False) -> None:
         sid = next(self._ids)
         side = self._side(bucket, partition)
-        self._syncs[(peer, sid, True)] = _Sync(side, bucket, partition, self.now + SYNC_TIMEOUT_S)
+        self._syncs[(peer, sid, True)] = _Sync(side, bucket, partition, self.now + SYNC_TIMEOUT_S, catch_up=catch_up,
+                                               epoch=self.epoch)
         self._send.append((peer, SyncOpen(sid, bucket, partition, self.epoch, side.begin(), self._clock())))
+
+    def _catch_up(self) -> None:
+        """A joiner compares each partition it joins with an owner until they are level, then says it is ready.
+
+        The owner streams what the joiner lacks (whole slot ranges for an
+        empty joiner, a page per tick), while new writes reach the joiner as
+        to any replica. An exchange whose roots are equal at once finds the
+        two level: when that holds for every bucket, the joiner reports
+        the partition ready (repeated until a map makes it an owner).
+        """
+        if self.map is None or self.now < self._next_catch_up:
+            return
+        self._next_catch_up = self.now + CATCH_UP_EVERY_S
+        epoch = self.map.epoch
+        buckets = sorted(name for name in self.buckets if self._has_store(name))
+        joining = [p for p, placement in enumerate(self.map.placements) if self.node_id in placement.joining]
+        report = self.now >= self._next_report
+        if report:
+            self._next_report = self.now + REPORT_EVERY_S
+        busy = {(s.bucket, s.partition) for (_, _, began), s in self._syncs.items() if began and s.catch_up}
+        for partition in joining:
+            level = self._in_sync.setdefault((partition, epoch), set())
+            if level.issuperset(buckets):
+                if report:
+                    self._ready.append((partition, epoch))
+                continue
+            owners = self.map.readers_for(partition)
+            for bucket in buckets:
+                if bucket not in level and (bucket, partition) not in busy and owners:
+                    self._open_sync(bucket, partition, self.rng.choice(owners), catch_up=True)
 
     def _side(self, bucket: str, partition: int) -> TreeSync:
         return TreeSync(self._tree(bucket, partition),
@@ -553,10 +619,15 @@ class DataServer:
             return
         if answer is not None:
             self._send.append((src, SyncTurn(sid, not began, answer, self._clock())))
+        sync.turns += 1
         if sync.side.done:
             del self._syncs[(src, sid, began)]
             self.synced += 1
             result = sync.side.result()
+            level = (sync.turns == 1 and isinstance(msg, SyncStep) and msg.final and not msg.want
+                     and not result.keys and not result.ranges)
+            if began and sync.catch_up and level:
+                self._in_sync.setdefault((sync.partition, sync.epoch), set()).add(sync.bucket)
             clock = self._clock()
             for key in sorted(result.keys):
                 data = self.records.get(sync.bucket, sync.partition, key)
@@ -632,6 +703,9 @@ class _Sync:
     bucket: str
     partition: int
     deadline: float
+    catch_up: bool = False  # a joiner's exchange with an owner: level at once means it holds the partition
+    epoch: int = 0
+    turns: int = 0
 
 
 @attrs.define
