@@ -34,14 +34,14 @@ def _alive(pid: int) -> bool:
 
 
 class RunningCluster:
-    """Three core nodes on 127.0.0.1, started by `keel up` in its own session."""
+    """Three core nodes (and `data` data nodes) on 127.0.0.1, started by `keel up` in its own session."""
 
-    def __init__(self, directory: Path, *, consensus: str = "raft") -> None:
+    def __init__(self, directory: Path, *, consensus: str = "raft", data: int = 0) -> None:
         self.dir = directory
         self.output = directory.parent / f"{directory.name}-up.out"
         with self.output.open("a") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "keel", "up", "--dir", str(directory), "--no-view", "--data", "0",
+                [sys.executable, "-m", "keel", "up", "--dir", str(directory), "--no-view", "--data", str(data),
                  "--consensus", consensus],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )

@@ -6,10 +6,11 @@ and of the data members' addresses (`DataView`), read once from the core
 and then followed by watch in the client's background; each call finds the
 key's partition and sends it to a replica of it (the owners for a read, any
 writer for a write), so there is no extra hop and no core round trip per
-operation. A replica that cannot be reached is skipped for the next one;
-a replica that answers with an error (`TooFewReplicas`, `UnknownBucket`,
-`UnsupportedOperation`…) ends the call with it, so a write is never sent
-twice by the client itself.
+operation. A replica that cannot be reached, or that fails before it
+answers, is skipped for the next one, which coordinates the same call again
+(for last-writer-wins a repeated put or delete only stamps the same value
+later); a replica that answers with an error (`TooFewReplicas`,
+`UnknownBucket`, `UnsupportedOperation`…) ends the call with it.
 
     async with keel.connect(endpoints) as c:
         users = c.bucket("users")
@@ -168,10 +169,13 @@ class Bucket:
                 reply = await conn.request(call, timeout=left)
             except TooFewReplicas:
                 raise
-            except Unavailable:
-                # Sent, and no answer: it may have taken effect, so it is not sent again elsewhere.
+            except Unavailable as exc:
+                # The coordinator died or did not answer: another replica coordinates the same call. It
+                # may have taken effect already; the same call again is harmless for a put or a delete
+                # (the value is the same, only its stamp is later).
+                last = exc
                 await pool.drop(info.client, conn)
-                raise
+                continue
             if not isinstance(reply, DataReply):
                 raise KeelError(f"data node {node} answered {type(reply).__name__} to a data call")
             return wire.decode_plain(reply.result, "result")

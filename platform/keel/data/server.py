@@ -65,7 +65,7 @@ __all__ = ["MAX_TIMEOUT_S", "BadRecord", "DataOutput", "DataServer", "MemoryReco
 
 MAX_TIMEOUT_S = 60.0  # the longest a call may ask its coordinator to wait for replicas
 MAX_KEY = 4096  # bytes in a data key
-SYNC_EVERY_S = 2.0  # seconds between the anti-entropy exchanges a node starts (jittered)
+SYNC_EVERY_S = 0.25  # seconds between the anti-entropy exchanges a node starts (jittered); level ones cost 2 messages
 SYNC_TIMEOUT_S = 10.0  # seconds an exchange may stay open before it is dropped
 STREAM_PAGE = 256  # records of a slot range sent per tick
 CATCH_UP_EVERY_S = 0.5  # seconds between a joiner's exchanges with the owners of the partitions it joins
@@ -219,6 +219,7 @@ class DataServer:
         self.clock = HybridClock(node_id, floor=clock_floor)
         self.map: PartitionMap | None = None
         self.buckets: dict[str, BucketSpec] = {}
+        self.buckets_known = False  # until the bucket table is first read, an unknown bucket may just be unread
         self._stores: dict[str, tuple[BucketSpec, Store | KeelError]] = {}
         self.now = 0.0
         self.wall_us = 0
@@ -234,6 +235,7 @@ class DataServer:
         self._syncs: dict[tuple[str, int, bool], _Sync] = {}  # (peer, exchange id, we began it) -> our side
         self._streams: deque[_Stream] = deque()  # slot ranges to send a peer whole, a page per tick
         self.synced = 0  # exchanges this node finished, either side
+        self._sweep = rng.randrange(1 << 16)  # where the round robin of exchanges starts
         self._dropped: list[tuple[str, int]] = []
         self._in_sync: dict[tuple[int, int], set[str]] = {}  # (joined partition, epoch) -> buckets found level
         self._ready: list[tuple[int, int]] = []
@@ -263,6 +265,7 @@ class DataServer:
     def set_buckets(self, buckets: Mapping[str, BucketSpec]) -> None:
         """Follow the bucket table as the core holds it now."""
         self.buckets = dict(buckets)
+        self.buckets_known = True
 
     @property
     def epoch(self) -> int:
@@ -551,8 +554,11 @@ class DataServer:
         buckets = sorted(name for name in self.buckets if self._has_store(name))
         if not mine or not buckets:
             return
-        partition = self.rng.choice(mine)
-        self._open_sync(self.rng.choice(buckets), partition,
+        # Round robin over this node's partitions and buckets: 64 partitions are swept in about 16 s.
+        pairs = [(bucket, partition) for partition in mine for bucket in buckets]
+        self._sweep = (self._sweep + 1) % len(pairs)
+        bucket, partition = pairs[self._sweep]
+        self._open_sync(bucket, partition,
                         self.rng.choice([n for n in self.map.replicas_for(partition) if n != self.node_id]))
 
     def _open_sync(self, bucket: str, partition: int, peer: str, *, catch_up: bool = False) -> None:
@@ -668,6 +674,8 @@ class DataServer:
 
     def _store(self, name: str) -> tuple[BucketSpec, Store]:
         bucket = self.buckets.get(name)
+        if bucket is None and not self.buckets_known:
+            raise Unavailable(f"data node {self.node_id} has not read the bucket table from the core yet; retry")
         if bucket is None:
             raise UnknownBucket(f"bucket {name!r} does not exist (keel bucket list; keel bucket create)")
         cached = self._stores.get(name)
