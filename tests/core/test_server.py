@@ -12,6 +12,9 @@ from keel.core import Command, CoreServer
 from keel.core.api import (
     Call, ChangeMembership, LeaseGrant, LeaseGrantReply, LeaseKeepAlive, LeaseRevoke, Lock, Put, Range, Watch,
 )
+from keel.core.api.system import MAP_KEY, DataReady, DataReadyReply, RegisterMember
+from keel.data.partition_map import PartitionMap
+from keel.data.placement import place
 from keel.transport import ErrorReply
 
 CLOCK_START_S = 184_438.0  # where a node's clock may start (Trio's carries a random offset)
@@ -179,3 +182,37 @@ def test_a_range_reply_fits_in_a_frame_and_says_there_is_more():
     reply = one.ask("r", Call("r", 0, 0, Range(b"cfg/", prefix=True)))
     assert reply.more and reply.count == 100 and 0 < len(reply.kvs) < 100
     assert len(wire.encode_frame(reply)) < wire.MAX_FRAME // 2
+
+
+def test_the_leader_places_registered_data_nodes_once_membership_settles_and_counts_ready_reports():
+    one = One()
+    for seq, node in enumerate(("d1", "d2", "d3"), start=1):
+        lease = one.ask(f"g{node}", Call("d", seq * 2 - 1, 0, LeaseGrant(30.0))).id
+        one.ask(f"r{node}", Call("d", seq * 2, 0, RegisterMember(node, b"info", lease)))
+
+    def committed() -> PartitionMap | None:
+        reply = one.ask(object(), Call("q", 0, 0, Range(MAP_KEY)))
+        return PartitionMap.from_bytes(reply.kvs[0].value) if reply.kvs else None
+
+    assert committed() is None  # membership is still settling
+    for _ in range(300):  # the controller's settle time (2 s) of ticks
+        one.step()
+    first = committed()
+    assert first is not None and first.nodes == ("d1", "d2", "d3") and first.epoch == 1
+    # A fourth node joins: the next map moves partitions to it in two steps.
+    lease = one.ask("g4", Call("d", 7, 0, LeaseGrant(30.0))).id
+    one.ask("r4", Call("d", 8, 0, RegisterMember("d4", b"info", lease)))
+    for _ in range(300):
+        one.step()
+    moving = committed()
+    assert moving.epoch == 2 and moving.placements == place(first, ["d1", "d2", "d3", "d4"]).placements
+    joined = [p for p, placement in enumerate(moving.placements) if "d4" in placement.joining]
+    stale = one.ask("old", Call("d4", 0, 0, DataReady("d4", joined[0], 1)))
+    assert stale == DataReadyReply(False)  # a report for another epoch counts for nothing
+    for p in joined:
+        assert one.ask(("ready", p), Call("d4", 0, 0, DataReady("d4", p, 2))) == DataReadyReply(True)
+    for _ in range(20):
+        one.step()
+    settled = committed()
+    assert settled.epoch == 3 and settled.moving == ()
+    assert all("d4" in settled.readers_for(p) for p in joined)

@@ -118,6 +118,7 @@ class CoreServer:
         self.controller_config = controller  # None: this core places no data partitions
         self.controller: Controller | None = None  # while leading
         self._fed_revision = -1  # the keyspace revision the controller last saw
+        self._fed_map = -1  # the map key's mod revision it last saw
         self._map_proposed_at = 0.0
         self._log_base = (0.0, 0.0)  # (log time, own clock) when this node took office
         self.clock = LeaseClock()
@@ -316,7 +317,7 @@ class CoreServer:
         self.leading = True
         if self.controller_config is not None:
             self.controller = Controller(self.controller_config)
-            self._fed_revision = -1
+            self._fed_revision = self._fed_map = -1
 
     def _control(self) -> None:
         """Feed the controller what the machine holds, and propose the map it decides on."""
@@ -328,11 +329,14 @@ class CoreServer:
             kvs, _ = store.range(MEMBER_PREFIX, prefix=True, limit=0)
             controller.members(members_from_kvs(MEMBER_PREFIX, kvs), self.now)
             held = store.get(MAP_KEY)
-            try:
-                current = PartitionMap.from_bytes(held.value) if held is not None else None
-            except MapError:  # the machine stores only checked maps; one of a newer format, say
-                return
-            controller.committed(current, held.mod_revision if held is not None else 0)
+            revision = held.mod_revision if held is not None else 0
+            if revision != self._fed_map:  # decoded only when it changed, not on every write
+                try:
+                    current = PartitionMap.from_bytes(held.value) if held is not None else None
+                except MapError:  # the machine stores only checked maps; one of a newer format, say
+                    return
+                controller.committed(current, revision)
+                self._fed_map = revision
         controller.tick(self.now)
         pending = controller.pending
         if pending is not None and self.now - self._map_proposed_at > MAP_RETRY_S:
