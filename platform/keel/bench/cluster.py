@@ -21,9 +21,10 @@ STOP_GRACE_S = 10.0  # seconds the cluster gets to stop after SIGTERM
 class BenchCluster:
     """`keel up` in a temporary directory, plus the nodes this bench restarts itself."""
 
-    def __init__(self, root: Path, consensus: str) -> None:
+    def __init__(self, root: Path, consensus: str, *, data: int = 0) -> None:
         self.root = root
         self.consensus = consensus
+        self.data = data
         self.up: subprocess.Popen[bytes] | None = None
         self.restarted: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -33,7 +34,7 @@ class BenchCluster:
 
     def start(self) -> None:
         self.up = subprocess.Popen(
-            [sys.executable, "-m", "keel", "up", "--dir", str(self.root), "--data", "0", "--no-view",
+            [sys.executable, "-m", "keel", "up", "--dir", str(self.root), "--data", str(self.data), "--no-view",
              "--consensus", self.consensus],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )

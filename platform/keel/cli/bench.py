@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from keel.bench import ClientBench, CoreBench, bench_client, bench_core, bench_transport, bench_wire, write_docs
+from keel.bench import (
+    ClientBench, CoreBench, DataBench, bench_client, bench_core, bench_data, bench_transport, bench_wire, write_docs,
+)
 from keel.bench import machine
 from keel.cli.output import print_json, print_table
 from keel.contract import Kind
@@ -17,7 +19,7 @@ from keel import plugins
 
 __all__ = ["add_parser"]
 
-TARGETS = ("wire", "transport", "core", "client", "all")
+TARGETS = ("wire", "transport", "core", "client", "data", "all")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -26,7 +28,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="measure keel's speed on this machine",
         description="Measure the wire codec (wire), a transport between two endpoints on 127.0.0.1 (transport), "
                     "a local 3-node core with its durable log on, through the client library (core), the client's "
-                    "three doors (async, blocking, asyncio) against such a core (client), or all four.",
+                    "three doors (async, blocking, asyncio) against such a core (client), the data cluster on 3 core + 3 "
+                    "data nodes (data), or all five.",
     )
     parser.add_argument("target", choices=TARGETS, help="what to measure")
     parser.add_argument("--transport", default="tcp", metavar="NAME", help="transport plugin to measure (default: tcp)")
@@ -37,9 +40,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="core: consensus plugins to measure, one after the other on the same machine "
                              "(default: every installed one)")
     parser.add_argument("--clients", type=int, default=core.clients, metavar="N",
-                        help=f"core: writers at once, one write in flight each (default: {core.clients})")
+                        help=f"core and data: writers at once, one write in flight each (default: {core.clients})")
     parser.add_argument("--writes", type=int, default=core.writes, metavar="N",
-                        help=f"core: writes in the throughput run (default: {core.writes})")
+                        help=f"core and data: writes (and data reads) in the throughput runs (default: {core.writes})")
     parser.add_argument("--failovers", type=int, default=core.failovers, metavar="N",
                         help=f"core: times the leader is killed (default: {core.failovers})")
     client = ClientBench()
@@ -77,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
                            for name in engines}
     if args.target in ("client", "all"):
         results["client"] = bench_client(ClientBench(threads=args.threads))
+    if args.target in ("data", "all"):
+        results["data"] = bench_data(DataBench(consensus=(args.consensus or ["raft"])[0], clients=args.clients,
+                                               writes=args.writes, reads=args.writes))
     if args.json:
         print_json(results)
     else:

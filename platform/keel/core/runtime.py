@@ -85,6 +85,7 @@ class CoreRuntime:
         self.wal: DurableLog | None = None
         self.snapshots: SnapshotStore | None = None
         self._waiting: dict[int, Any] = {}  # ref -> the channel of a lone request, or a _Slot of a batch
+        self.requests = 0  # client calls taken, for `keel status` and `keel bench data`
         self._next_ref = 0
         self._held: deque[tuple[int, tuple[tuple[str, Any], ...]]] = deque()  # (writes needed durable, sends)
         self._written = 0  # polls that wrote something
@@ -150,6 +151,7 @@ class CoreRuntime:
         assert self.server is not None
         if isinstance(request, CoreStatus):
             return self.status()  # with what only the runtime knows (the log's size on disk)
+        self.requests += 1
         self._next_ref += 1
         ref = self._next_ref
         send, receive = trio.open_memory_channel[Any](1)
@@ -172,6 +174,7 @@ class CoreRuntime:
     async def handle_batch(self, batch: Batch) -> BatchReply:
         """Answer every call of a batch; a call unanswered in the request timeout gets `Unavailable`."""
         assert self.server is not None
+        self.requests += len(batch.calls)
         replies: list[Any] = [None] * len(batch.calls)
         send, receive = trio.open_memory_channel[tuple[int, Any]](len(batch.calls))
         refs = {}
@@ -198,7 +201,7 @@ class CoreRuntime:
 
     def status(self) -> CoreStatusReply:
         assert self.server is not None and self.wal is not None
-        return attrs.evolve(self.server.status(), log_bytes=self.wal.disk_bytes)
+        return attrs.evolve(self.server.status(), log_bytes=self.wal.disk_bytes, requests=self.requests)
 
     async def stop(self) -> None:
         """Before cancelling: a leader hands over, so the others need not wait out an election timeout."""

@@ -109,3 +109,4 @@ class CoreStatusReply:
     voters: tuple[str, ...]
     learners: tuple[str, ...] = ()
     log_bytes: int = 0
+    requests: int = 0  # client calls this node has taken since it started (a batch counts its calls)
