@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from keel.data.api import ReplicaMerge
+from keel.data.api import Coordinate, DataCall, ReplicaMerge
 from keel.data.bucket import BucketSpec
 from keel.data.partition_map import Placement
 from keel.data.placement import place, ready_all
@@ -152,7 +152,7 @@ def test_a_joiner_is_streamed_the_partition_reports_ready_and_the_leaver_lets_go
     assert joins
     for i in range(300, 320):  # writes during the move reach the joiner too
         c.call("d2", f"k{i}".encode(), "put", f"v{i}".encode())
-    for _ in range(60):
+    for _ in range(240):
         c.advance(0.25)
         if {p for node, p, epoch in c.ready if node == "d4" and epoch == moving.epoch} == joins:
             break
@@ -167,3 +167,10 @@ def test_a_joiner_is_streamed_the_partition_reports_ready_and_the_leaver_lets_go
         assert not kept & (joins - set(settled.partitions_of(node)))  # let go of what moved away
     for i in range(320):
         assert c.value(c.call("d4", f"k{i}".encode(), "get", r=3)) == f"v{i}".encode()
+
+
+def test_a_call_handed_to_a_node_that_cannot_take_it_is_answered_with_the_error_not_raised():
+    c = Cluster(("d1", "d2", "d3", "d4"), placements=[Placement(owners=("d1", "d2", "d3"))] * 8)
+    c.servers["d1"].receive("d4", Coordinate(5, DataCall("nosuch", b"k", "get"), 1))
+    (dst, answer), = c.servers["d1"].poll().send
+    assert dst == "d4" and answer.id == 5 and answer.reply.kind == "unknown_bucket"

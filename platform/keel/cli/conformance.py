@@ -21,20 +21,28 @@ from keel.errors import ConfigError
 __all__ = ["DEFAULT_SEEDS", "add_parser"]
 
 DEFAULT_SEEDS = 100  # per engine; about a minute on two cores. `make conformance` asks for 1,000.
-REPLAY = "keel conformance --consensus {name} --seed {{seed}}"
+REPLAY = "keel conformance --consensus {name} --half core --seed {{seed}}"
+REPLAY_DATA = "keel conformance --consensus {name} --store {store} --half data --seed {{seed}}"
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "conformance",
         help="run the seeded conformance suite against installed plugins",
-        description="Run the conformance scenario (a replicated key-value service under crashes, partitions, "
-                    "message loss, leader crashes and membership changes, its history checked for "
-                    "linearizability) for many seeds against each consensus engine. Exits 1 if any seed "
-                    "found a violation; each one is printed with the command that replays it.",
+        description="Run the conformance suite for many seeds: the core half (a replicated key-value service "
+                    "under crashes, partitions, message loss, leader crashes and membership changes, its history "
+                    "checked for linearizability) against each consensus engine, and the data half (a bucket of "
+                    "each store on data nodes following that core, under crashes, partitions, loss, duplication, "
+                    "clock skew and a late joiner; checked for convergence, quorum reads and lost writes) against "
+                    "each store x engine. Exits 1 if any seed found a violation; each one is printed with the "
+                    "command that replays it.",
     )
     parser.add_argument("--consensus", action="extend", nargs="+", metavar="NAME",
                         help="consensus engines to check (default: every installed one)")
+    parser.add_argument("--store", action="extend", nargs="+", metavar="NAME",
+                        help="stores for the data half (default: every installed one)")
+    parser.add_argument("--half", choices=("core", "data", "both"), default="both",
+                        help="the core half, the data half, or both (default: both)")
     parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, metavar="N",
                         help=f"seeds per engine: FIRST .. FIRST+N-1 (default: {DEFAULT_SEEDS})")
     parser.add_argument("--first", type=int, default=0, metavar="SEED", help="the first seed (default: 0)")
@@ -48,7 +56,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    names = _engines(args.consensus)
+    engines = _engines(args.consensus)
+    stores = _stores(args.store) if args.half != "core" else []
+    names = (engines if args.half != "data" else []) + [f"{e}/{s}" for s in stores for e in engines]
     seeds = [args.seed] if args.seed is not None else list(range(args.first, args.first + args.seeds))
     if args.seed is None and args.seeds < 1:
         raise ConfigError("--seeds", f"{args.seeds} is below 1")
@@ -71,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
             bar.update(task, advance=1, found=f"{found} violation(s)" if found else "")
 
         trio.run(_run, jobs, min(args.jobs, len(jobs)), on_result, args.seed_timeout)
-    summaries = [summarize((("consensus", name),), results[name], replay=REPLAY.format(name=name)) for name in names]
+    summaries = [summarize(_combination(name), results[name], replay=_replay(name)) for name in names]
     _print(summaries, as_json=args.json)
     return 1 if any(s.violations for s in summaries) else 0
 
@@ -79,6 +89,26 @@ def run(args: argparse.Namespace) -> int:
 async def _run(jobs: list[tuple[str, int]], workers: int, on_result: Callable[[str, SeedResult], None],
                seed_timeout: float) -> None:
     await run_pool(jobs, workers=workers, on_result=on_result, seed_timeout=seed_timeout)
+
+
+def _combination(name: str) -> tuple[tuple[str, str], ...]:
+    consensus, _, store = name.partition("/")
+    return (("consensus", consensus), ("store", store)) if store else (("consensus", consensus),)
+
+
+def _replay(name: str) -> str:
+    consensus, _, store = name.partition("/")
+    return REPLAY_DATA.format(name=consensus, store=store) if store else REPLAY.format(name=consensus)
+
+
+def _stores(asked: list[str] | None) -> list[str]:
+    installed = plugins.load().names(Kind.STORE)
+    if not asked:
+        return list(installed)
+    for name in asked:
+        if name not in installed:
+            raise ConfigError("--store", f'"{name}" is not an installed store plugin (installed: {", ".join(installed)})')
+    return list(dict.fromkeys(asked))
 
 
 def _engines(asked: list[str] | None) -> list[str]:
@@ -99,15 +129,17 @@ def _print(summaries: list[Summary], *, as_json: bool) -> None:
         print_json([s.to_json() for s in summaries])
         return
     rows = [
-        [dict(s.combination)["consensus"], s.seeds, f"{s.operations:,}", len(s.violations), s.snapshots_installed,
-         s.membership_changes, f"{s.slowest_seed} ({s.slowest_s:.1f} s)"]
+        [dict(s.combination)["consensus"], dict(s.combination).get("store", "core half"), s.seeds,
+         f"{s.operations:,}", len(s.violations), s.snapshots_installed, s.membership_changes,
+         f"{s.slowest_seed} ({s.slowest_s:.1f} s)"]
         for s in summaries
     ]
-    print_table(["consensus", "seeds", "ops checked", "violations", "snapshots", "changes", "slowest"], rows,
-                title="keel conformance")
+    print_table(["consensus", "store", "seeds", "ops checked", "violations", "snapshots", "changes", "slowest"],
+                rows, title="keel conformance")
     for summary in summaries:
         for result in summary.violations:
             # The first line names the rule broken; replaying one seed shows the rest (the trace's tail).
             shown = result.violation if summary.seeds == 1 else (result.violation or "").splitlines()[0]
-            sys.stdout.write(f"violation: {dict(summary.combination)['consensus']} seed {result.seed}: "
+            label = "/".join(value for _, value in summary.combination)
+            sys.stdout.write(f"violation: {label} seed {result.seed}: "
                              f"{shown}\n  replay: {summary.replay.format(seed=result.seed)}\n")

@@ -79,9 +79,10 @@ class SimCoreServer:
 
     def __init__(self, node_id: str, durable: tuple[Any, ...], rng: random.Random, *, create: EngineFactory,
                  settings: EngineSettings, snapshot_every: int,
-                 machine: Callable[[], StateCheckedMachine] = StateCheckedMachine) -> None:
+                 machine: Callable[[], StateCheckedMachine] = StateCheckedMachine, **server: Any) -> None:
+        """`server`: more of `CoreServer`'s keywords (`controller=`, for the data half)."""
         self.offset = rng.uniform(0.0, CLOCK_OFFSET_S)
-        self.server = CoreServer.from_durable(node_id, durable, rng, create=create, settings=settings,
+        self.server = CoreServer.from_durable(node_id, durable, rng, create=create, settings=settings, **server,
                                               snapshot_every=snapshot_every, machine=machine)
 
     def tick(self, now: float) -> None:

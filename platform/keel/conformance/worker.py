@@ -2,7 +2,8 @@
 
 `keel conformance` runs seeds on every core by starting one worker per
 core and feeding each one seed at a time. The protocol is JSON lines: the
-parent writes `{"consensus": "raft", "seed": 17}` to the worker's stdin;
+parent writes `{"consensus": "raft", "seed": 17}` to the worker's stdin
+(`"raft/lww"`: the data half, that store on that engine);
 the worker runs that seed and writes one `SeedResult` as a JSON object to
 stdout. It exits at the end of its input. JSON, not pickle, so nothing a
 worker sends can run code in the parent.
@@ -21,9 +22,10 @@ from typing import Any, TextIO
 import attrs
 
 from keel import plugins
+from keel.conformance import data_suite
 from keel.conformance.consensus_suite import run_seed
 from keel.conformance.runner import SeedResult
-from keel.contract import ConsensusPlugin, Kind
+from keel.contract import ConsensusPlugin, Kind, StorePlugin
 
 __all__ = ["main", "run_request"]
 
@@ -32,6 +34,12 @@ __all__ = ["main", "run_request"]
 def _engine(name: str) -> ConsensusPlugin:
     engine: ConsensusPlugin = plugins.load().get(Kind.CONSENSUS, name, field="--consensus")
     return engine
+
+
+@functools.cache
+def _store(name: str) -> StorePlugin:
+    store: StorePlugin = plugins.load().get(Kind.STORE, name, field="--store")
+    return store
 
 
 def run_request(request: dict[str, Any]) -> dict[str, Any]:
@@ -43,7 +51,11 @@ def run_request(request: dict[str, Any]) -> dict[str, Any]:
     seed = int(request["seed"])
     started = time.perf_counter()
     try:
-        result = run_seed(_engine(request["consensus"]), seed)
+        consensus, _, store = str(request["consensus"]).partition("/")
+        if store:
+            result = data_suite.run_seed(_engine(consensus), _store(store), seed)
+        else:
+            result = run_seed(_engine(consensus), seed)
     except Exception as exc:  # an engine bug, reported as the seed's violation
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         where = f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"

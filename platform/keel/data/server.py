@@ -26,7 +26,9 @@ follows the durability of what it acknowledges.
   coordinator with an old map does not count it.
 - **Clocks.** Every peer message carries the sender's hybrid clock; the
   receiver moves past it, so a write stamped after it orders after every
-  write the node has heard of. The clock's high water goes into every
+  write the node has heard of; a clock more than 5 s ahead of the
+  receiver's own is not followed (reported as an event), though its
+  message is still taken. The clock's high water goes into every
   persisted batch and starts the next incarnation (`clock_floor`).
 
 Records are canonical CBOR bytes here (`encode_record`); the store sees
@@ -61,12 +63,12 @@ from keel.errors import KeelError, PluginError, TooFewReplicas, Unavailable, Unk
 from keel.transport.envelope import ErrorReply, error_reply
 
 __all__ = ["MAX_TIMEOUT_S", "BadRecord", "DataOutput", "DataServer", "MemoryRecords", "RecordStore", "Stored",
-           "StoredBatch"]
+           "StoredBatch", "WriteMade"]
 
 MAX_TIMEOUT_S = 60.0  # the longest a call may ask its coordinator to wait for replicas
 MAX_KEY = 4096  # bytes in a data key
 SYNC_EVERY_S = 0.25  # seconds between the anti-entropy exchanges a node starts (jittered); level ones cost 2 messages
-SYNC_TIMEOUT_S = 10.0  # seconds an exchange may stay open before it is dropped
+SYNC_TIMEOUT_S = 2.0  # seconds an exchange may stay open before it is dropped (a lost message ends it)
 STREAM_PAGE = 256  # records of a slot range sent per tick
 CATCH_UP_EVERY_S = 0.5  # seconds between a joiner's exchanges with the owners of the partitions it joins
 REPORT_EVERY_S = 1.0  # seconds between a ready joiner's reports, until a map makes it an owner
@@ -165,6 +167,17 @@ class MemoryRecords:
 
 
 @attrs.frozen
+class WriteMade:
+    """Event (when `report_writes`): this node coordinated a write of `args` to `key`, which made `record`."""
+
+    node: str
+    bucket: str
+    key: bytes
+    args: bytes
+    record: bytes
+
+
+@attrs.frozen
 class BadRecord:
     """Event: a record from a peer was dropped (it did not decode, or its store refused it)."""
 
@@ -198,6 +211,7 @@ class _Call:
     need: int
     deadline: float
     asked: tuple[str, ...] = ()
+    counted: frozenset[str] = frozenset()  # whose acknowledgements count toward w: the owners (not joiners)
     acks: set[str] = attrs.Factory(set)
     records: dict[str, bytes] = attrs.Factory(dict)  # reads: replica -> its record (b"" for none)
     forwarded: bool = False
@@ -220,6 +234,7 @@ class DataServer:
         self.map: PartitionMap | None = None
         self.buckets: dict[str, BucketSpec] = {}
         self.buckets_known = False  # until the bucket table is first read, an unknown bucket may just be unread
+        self.report_writes = False  # WriteMade events, for the conformance checks
         self._stores: dict[str, tuple[BucketSpec, Store | KeelError]] = {}
         self.now = 0.0
         self.wall_us = 0
@@ -237,7 +252,8 @@ class DataServer:
         self.synced = 0  # exchanges this node finished, either side
         self._sweep = rng.randrange(1 << 16)  # where the round robin of exchanges starts
         self._dropped: list[tuple[str, int]] = []
-        self._in_sync: dict[tuple[int, int], set[str]] = {}  # (joined partition, epoch) -> buckets found level
+        # (joined partition, epoch) -> the (bucket, owner) pairs an exchange found level with this node
+        self._in_sync: dict[tuple[int, int], set[tuple[str, str]]] = {}
         self._ready: list[tuple[int, int]] = []
         self._next_catch_up = 0.0
         self._next_report = 0.0
@@ -308,8 +324,9 @@ class DataServer:
             try:
                 self.clock.observe(Timestamp(*clock), self.wall_us)
             except ClockAhead as exc:
+                # This node's clock does not follow one that far ahead; the message still counts,
+                # or replicas could never converge while one clock is wrong.
                 self._events.append(BadRecord(src, "", b"", str(exc)))
-                return
         if isinstance(message, ReplicaMerge):
             self._merge_from(src, message)
         elif isinstance(message, ReplicaRead):
@@ -333,7 +350,10 @@ class DataServer:
         elif isinstance(message, SyncTurn):
             self._sync_turn(src, message)
         elif isinstance(message, Coordinate):
-            self._coordinate((src, message.id), message.call, handed=True)
+            try:
+                self._coordinate((src, message.id), message.call, handed=True)
+            except KeelError as exc:  # goes back to the node that handed it over, as its answer
+                self._replies.append(((_HANDED, (src, message.id)), error_reply(exc)))
         elif isinstance(message, Coordinated):
             call = self._calls.pop(message.id, None)
             if call is not None and call.forwarded and call.asked == (src,):
@@ -394,11 +414,14 @@ class DataServer:
             self._send.append((target, Coordinate(cid, call, self.epoch)))
             return
         need = w if kind is OpKind.WRITE else r
-        if need > len(writers):
+        # Only owners' acknowledgements count toward w: reads ask owners, so a write counted on a joiner
+        # could be missed by a quorum read while the partition moves.
+        counted = frozenset(self._replicas(partition, n, OpKind.READ))
+        if need > len(counted):
             raise TooFewReplicas(f"{op.name} {call.key!r}: {'w' if kind is OpKind.WRITE else 'r'}={need} but "
-                                 f"partition {partition} has {len(writers)} replica(s) in map epoch {self.epoch}")
+                                 f"partition {partition} has {len(counted)} owner(s) in map epoch {self.epoch}")
         others = tuple(node for node in writers if node != self.node_id)
-        pending = _Call(ref, call, bucket, store, partition, op, need, deadline, asked=others)
+        pending = _Call(ref, call, bucket, store, partition, op, need, deadline, asked=others, counted=counted)
         self._calls[cid] = pending
         clock = self._clock()
         if kind is OpKind.WRITE:
@@ -406,6 +429,8 @@ class DataServer:
             here = self._record(bucket, partition, call.key, store)
             made = store.apply(here, op, ApplyContext(stamp=stamp, node=self.node_id))
             made_bytes = encode_record(made)
+            if self.report_writes:
+                self._events.append(WriteMade(self.node_id, bucket.name, call.key, call.args, made_bytes))
             self._keep(bucket, partition, call.key, store, here, made)
             pending.acks.add(self.node_id)
             for node in others:
@@ -437,9 +462,10 @@ class DataServer:
             return
         kind = call.store.operations[call.op.name]
         if kind is OpKind.WRITE:
-            if len(call.acks) >= call.need:
+            if len(call.acks & call.counted) >= call.need:
                 del self._calls[cid]
-                self._replies.append((call.ref, DataReply(wire.encode_plain(None), self.epoch, len(call.acks))))
+                self._replies.append((call.ref, DataReply(wire.encode_plain(None), self.epoch,
+                                                          len(call.acks & call.counted))))
             return
         if len(call.records) < call.need:
             return
@@ -471,8 +497,8 @@ class DataServer:
             return
         assert call.store is not None
         kind = call.store.operations[call.op.name]
-        got = len(call.acks) if kind is OpKind.WRITE else len(call.records)
-        total = len(call.asked) + 1
+        got = len(call.acks & call.counted) if kind is OpKind.WRITE else len(call.records)
+        total = len(call.counted) if kind is OpKind.WRITE else len(call.asked) + 1
         if kind is OpKind.WRITE:
             what = (f"{got} of {total} replicas acknowledged within {call.call.timeout:g} s, {call.need} needed; "
                     "those that did keep the write and repair spreads it")
@@ -589,14 +615,16 @@ class DataServer:
         busy = {(s.bucket, s.partition) for (_, _, began), s in self._syncs.items() if began and s.catch_up}
         for partition in joining:
             level = self._in_sync.setdefault((partition, epoch), set())
-            if level.issuperset(buckets):
+            owners = self.map.readers_for(partition)
+            wanted = {(bucket, owner) for bucket in buckets for owner in owners}
+            if level.issuperset(wanted):
                 if report:
                     self._ready.append((partition, epoch))
                 continue
-            owners = self.map.readers_for(partition)
             for bucket in buckets:
-                if bucket not in level and (bucket, partition) not in busy and owners:
-                    self._open_sync(bucket, partition, self.rng.choice(owners), catch_up=True)
+                behind = sorted(owner for owner in owners if (bucket, owner) not in level)
+                if behind and (bucket, partition) not in busy:
+                    self._open_sync(bucket, partition, self.rng.choice(behind), catch_up=True)
 
     def _side(self, bucket: str, partition: int) -> TreeSync:
         return TreeSync(self._tree(bucket, partition),
@@ -633,7 +661,7 @@ class DataServer:
             level = (sync.turns == 1 and isinstance(msg, SyncStep) and msg.final and not msg.want
                      and not result.keys and not result.ranges)
             if began and sync.catch_up and level:
-                self._in_sync.setdefault((sync.partition, sync.epoch), set()).add(sync.bucket)
+                self._in_sync.setdefault((sync.partition, sync.epoch), set()).add((sync.bucket, src))
             clock = self._clock()
             for key in sorted(result.keys):
                 data = self.records.get(sync.bucket, sync.partition, key)
