@@ -26,7 +26,7 @@ from keel.consensus import EngineSettings, LeaderChanged, RoleChanged
 from keel.contract import Kind, NodeInfo, TransportPlugin
 from keel.core.api import Batch, Call, CoreStatus
 from keel.core.runtime import CoreRuntime
-from keel.data.api import DataCall
+from keel.data.api import DataCall, DataCallBatch
 from keel.data.membership import MemberInfo
 from keel.data.runtime import DataRuntime
 from keel.errors import ConfigError, KeelError
@@ -210,10 +210,12 @@ class Node:
             if isinstance(request, Batch):
                 return await self.core.handle_batch(request)
             return await self.core.handle(request)
-        if isinstance(request, DataCall):
+        if isinstance(request, (DataCall, DataCallBatch)):
             if self.data is None:
                 raise KeelError(f"node {self.config.node.id} is not a data node (roles: "
                                 f"{', '.join(sorted(self.config.node.roles))})")
+            if isinstance(request, DataCallBatch):
+                return await self.data.handle_batch(request)
             return await self.data.handle(request)
         raise KeelError(f"request {type(request).__name__}: not served by this node (keel {__version__})")
 

@@ -37,7 +37,7 @@ def batchable(message: Any) -> bool:
 
 @attrs.define
 class _Joined:
-    call: Call
+    call: Any
     timeout: float
     done: trio.Event = attrs.Factory(trio.Event)
     reply: Any = None
@@ -45,13 +45,15 @@ class _Joined:
 
 
 class Batcher:
-    """Batches for one connection."""
+    """Batches for one connection: core `Call`s in a `Batch` by default, or what `wrap` makes."""
 
-    def __init__(self, conn: TransportClient) -> None:
+    def __init__(self, conn: TransportClient, *, wrap: Any = None, reply: type = BatchReply) -> None:
         self.conn = conn
+        self._wrap = wrap if wrap is not None else (lambda calls: Batch(calls))
+        self._reply = reply
         self._forming: list[_Joined] | None = None
 
-    async def request(self, call: Call, *, timeout: float) -> Any:
+    async def request(self, call: Any, *, timeout: float) -> Any:
         """Send `call` (in a batch if others join it) and return its reply; raises its error."""
         joined = _Joined(call, timeout)
         if self._forming is not None and len(self._forming) < MAX_BATCH:
@@ -76,8 +78,8 @@ class Batcher:
             if len(batch) == 1:
                 batch[0].reply = await self.conn.request(batch[0].call, timeout=timeout)
                 return
-            reply = await self.conn.request(Batch(tuple(j.call for j in batch)), timeout=timeout)
-            if not isinstance(reply, BatchReply) or len(reply.replies) != len(batch):
+            reply = await self.conn.request(self._wrap(tuple(j.call for j in batch)), timeout=timeout)
+            if not isinstance(reply, self._reply) or len(reply.replies) != len(batch):
                 raise Unavailable(f"a batch of {len(batch)} was answered with {type(reply).__name__}")
             for joined, answer in zip(batch, reply.replies):
                 try:

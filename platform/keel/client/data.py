@@ -161,12 +161,13 @@ class Bucket:
                 break
             pool = self._client.caller.pool
             try:
-                conn = await pool.get(info.client)
+                batcher = await pool.data_batcher(info.client)  # calls that start together share a frame
             except Unavailable as exc:  # not reachable: the next replica coordinates
                 last = exc
                 continue
+            conn = batcher.conn
             try:
-                reply = await conn.request(call, timeout=left)
+                reply = await batcher.request(call, timeout=left)
             except TooFewReplicas:
                 raise
             except Unavailable as exc:

@@ -23,6 +23,7 @@ class Pool:
         self._settings = settings
         self._conns: dict[Address, TransportClient] = {}
         self._batchers: dict[Address, Batcher] = {}  # one per open connection
+        self._data_batchers: dict[Address, Batcher] = {}
         self._opening: dict[Address, trio.Lock] = {}
 
     async def get(self, address: Address) -> TransportClient:
@@ -43,7 +44,7 @@ class Pool:
         return conn
 
     async def batcher(self, address: Address) -> Batcher:
-        """What sends calls to `address` in batches, over its connection (opened if needed).
+        """What sends core calls to `address` in batches, over its connection (opened if needed).
 
         Raises:
             Unavailable: as for `get`.
@@ -54,11 +55,26 @@ class Pool:
             batcher = self._batchers[address] = Batcher(conn)
         return batcher
 
+    async def data_batcher(self, address: Address) -> Batcher:
+        """What sends data calls to the data node at `address` in batches (`DataCallBatch`).
+
+        Raises:
+            Unavailable: as for `get`.
+        """
+        from keel.data.api import DataCallBatch, DataCallBatchReply  # noqa: PLC0415 - only data clients need it
+
+        conn = await self.get(address)
+        batcher = self._data_batchers.get(address)
+        if batcher is None or batcher.conn is not conn:
+            batcher = self._data_batchers[address] = Batcher(conn, wrap=DataCallBatch, reply=DataCallBatchReply)
+        return batcher
+
     async def drop(self, address: Address, conn: TransportClient) -> None:
         """Close `conn`, which failed; requests still on it fail with `Unavailable` and retry elsewhere."""
         if self._conns.get(address) is conn:
             del self._conns[address]
             self._batchers.pop(address, None)
+            self._data_batchers.pop(address, None)
         with trio.move_on_after(CLOSE_GRACE_S, shield=True):
             await conn.aclose()
 

@@ -24,7 +24,8 @@ import attrs
 from keel.wire import AnyMessage, message
 
 __all__ = [
-    "Coordinate", "Coordinated", "DataCall", "DataReply", "DataStatusReply", "ReplicaAck", "ReplicaMerge", "ReplicaRead",
+    "Coordinate", "Coordinated", "DataCall", "DataCallBatch", "DataCallBatchReply", "DataReply", "DataStatusReply",
+    "PeerBatch", "ReplicaAck", "ReplicaMerge", "ReplicaRead",
     "ReplicaRecord", "ReplicaRefused", "SyncOpen", "SyncTurn",
 ]
 
@@ -159,3 +160,27 @@ class SyncTurn:
     to_initiator: bool
     step: AnyMessage  # a SyncStep
     clock: tuple[int, int, str]
+
+
+@message("data.call_batch")
+@attrs.frozen
+class DataCallBatch:
+    """Several `DataCall`s to one node in one request (a client's calls that started together)."""
+
+    calls: tuple[DataCall, ...]
+
+
+@message("data.call_batch_reply")
+@attrs.frozen
+class DataCallBatchReply:
+    """One answer per call of a `DataCallBatch`, in order: a `DataReply` or an `ErrorReply`."""
+
+    replies: tuple[AnyMessage, ...]
+
+
+@message("data.peer_batch")
+@attrs.frozen
+class PeerBatch:
+    """The messages one poll of a data node sends one peer, in one frame, in order."""
+
+    messages: tuple[AnyMessage, ...]

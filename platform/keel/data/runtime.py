@@ -42,7 +42,7 @@ from keel.address import Address
 from keel.core.api import Range, RegisterMember
 from keel.core.api.system import DataReady
 from keel.core.api.system import BUCKET_PREFIX, MAP_KEY, MEMBER_PREFIX
-from keel.data.api import DataCall, DataStatusReply
+from keel.data.api import DataCall, DataCallBatch, DataCallBatchReply, DataStatusReply, PeerBatch
 from keel.data.bucket import BucketSpec
 from keel.data.membership import MemberInfo
 from keel.data.merkle import MerkleTree, record_digest, slot_of
@@ -50,7 +50,7 @@ from keel.data.partition_map import PartitionMap
 from keel.data.records import RecordFile, Write
 from keel.data.server import DataOutput, DataServer, StoredBatch
 from keel.errors import Compacted, KeelError, Unavailable
-from keel.transport import ClientSettings, Transport, raise_if_error
+from keel.transport import ClientSettings, Transport, error_reply, raise_if_error
 
 __all__ = ["MEMBER_TTL_S", "DataRuntime"]
 
@@ -182,11 +182,27 @@ class DataRuntime:
     # --- inputs ------------------------------------------------------------------------------
 
     def deliver(self, src: str, message: Any) -> None:
-        """A peer's message for the data server."""
+        """A peer's message for the data server (a `PeerBatch`: each of its messages, in order)."""
         assert self.server is not None
         self._advance()
-        self.server.receive(src, message)
+        for one in message.messages if isinstance(message, PeerBatch) else (message,):
+            self.server.receive(src, one)
         self._kicked.set()
+
+    async def handle_batch(self, batch: DataCallBatch) -> DataCallBatchReply:
+        """Answer every call of a batch, each as if it came alone (an error is that call's answer)."""
+        replies: list[Any] = [None] * len(batch.calls)
+
+        async def one(i: int, call: DataCall) -> None:
+            try:
+                replies[i] = await self.handle(call)
+            except KeelError as exc:
+                replies[i] = error_reply(exc)
+
+        async with trio.open_nursery() as nursery:
+            for i, call in enumerate(batch.calls):
+                nursery.start_soon(one, i, call)
+        return DataCallBatchReply(tuple(replies))
 
     async def handle(self, call: DataCall) -> Any:
         """Answer one client call.
@@ -270,6 +286,8 @@ class DataRuntime:
     def _release(self, *, pump: bool = True) -> None:
         assert self.server is not None
         to_self = False
+        outgoing: dict[str, list[Any]] = {}
+        replies: list[tuple[Any, Any]] = []
         while self._held and self._held[0][0] <= self._durable:
             _, out = self._held.popleft()
             for dst, message in out.send:
@@ -277,11 +295,14 @@ class DataRuntime:
                     self.server.receive(dst, message)
                     to_self = True
                 else:
-                    self.transport.send(dst, message)
-            for ref, reply in out.replies:
-                waiter = self._waiting.get(ref)
-                if waiter is not None:
-                    waiter.send_nowait(reply)
+                    outgoing.setdefault(dst, []).append(message)
+            replies.extend(out.replies)
+        for dst, messages in outgoing.items():  # one frame per peer for everything released at once
+            self.transport.send(dst, messages[0] if len(messages) == 1 else PeerBatch(tuple(messages)))
+        for ref, reply in replies:
+            waiter = self._waiting.get(ref)
+            if waiter is not None:
+                waiter.send_nowait(reply)
         if to_self and pump:
             self._pump()
 
