@@ -20,7 +20,7 @@ from keel.contract import Kind
 
 from keel_store_lww import LwwOptions, LwwStore
 
-CAUGHT = {"raft": (0, 2, 3), "paxos": (2, 3, 6)}  # seeds on which the planted merge is caught
+CAUGHT = {"raft": (0, 3, 5), "paxos": (0, 1, 2)}  # seeds on which the planted merge is caught
 
 
 class TieByArrival(LwwStore):

@@ -98,7 +98,7 @@ class Cluster:
                 self.ready.update((node, partition, epoch) for partition, epoch in out.ready)
                 for ref, reply in out.replies:
                     self.replies[ref] = reply
-                for dst, message in out.send:
+                for dst, message in (*out.send_early, *out.send):
                     moved = True
                     if dst not in self.down:
                         self.servers[dst].receive(node, wire.decode(wire.encode(message)))

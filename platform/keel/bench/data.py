@@ -140,7 +140,8 @@ def messages_per_op(nodes: int, *, operations: int = 2_000, seed: int = 0) -> fl
         while moved:
             moved = False
             for node in ids:
-                for dst, message in servers[node].poll().send:
+                out = servers[node].poll()
+                for dst, message in (*out.send_early, *out.send):
                     counts[node] += 1
                     counts[dst] += 1
                     servers[dst].receive(node, message)

@@ -13,6 +13,7 @@ anti-entropy works.
 
 The checks, on the clients' history and the nodes' final state:
 
+- **liveness**: once the faults heal, puts and gets succeed again;
 - (a) **convergence**: once calm, every writer of every partition in the
   final map holds the same records, byte for byte;
 - (b) **quorum reads**: a get that started after a put of that key was
@@ -97,7 +98,7 @@ def run_seed(consensus: ConsensusPlugin, store: StorePlugin, seed: int,
     spec = BucketSpec(BUCKET, store.name, _plain_options(options), n=3, r=2, w=2)
     nodes["admin"] = _actor(_Admin, core=scenario.core, bucket=spec)
     keys = tuple(f"k{i}".encode() for i in range(scenario.keys))
-    stop = scenario.faults_for + scenario.heal_for * 0.3
+    stop = scenario.faults_for + scenario.heal_for * 0.6  # then anti-entropy has the rest of the calm to itself
     for number in range(1, scenario.clients + 1):
         nodes[f"c{number}"] = _actor(DataClient, data_nodes=scenario.data, keys=keys, bucket=BUCKET,
                                      timeout=scenario.client_timeout, think=scenario.think, start_at=1.0,
@@ -124,7 +125,8 @@ def run_seed(consensus: ConsensusPlugin, store: StorePlugin, seed: int,
     except AssertionError as exc:
         return SeedResult(seed=seed, operations=len(history), violation=f"{type(exc).__name__}: {exc}")
     instance = store.create(options)
-    violation = (_check_reads(history, made, instance) or _check_final(sim, scenario, history, made, instance))
+    violation = (_check_live(history, scenario) or _check_reads(history, made, instance)
+                 or _check_final(sim, scenario, history, made, instance))
     return SeedResult(seed=seed, operations=sum(1 for e in history if e.phase == "ok"), violation=violation)
 
 
@@ -143,6 +145,15 @@ def check_data(consensus: ConsensusPlugin, store: StorePlugin, seed: int,
 def _dominates(store: Any, a: bytes, b: bytes) -> bool:
     """Whether record `a` already holds everything record `b` says (merging `b` in changes nothing)."""
     return encode_record(store.merge(decode_record(a, "a"), decode_record(b, "b"))) == a
+
+
+def _check_live(history: list[DataOp], scenario: DataScenario) -> str | None:
+    """Liveness: once the faults are over, writes and reads succeed again."""
+    calm = scenario.faults_for + scenario.heal_for * 0.3  # the map has settled by then
+    done = {e.op for e in history if e.phase == "ok" and e.time >= calm}
+    if done != {"put", "get"}:
+        return f"(liveness) after healing, no {' or '.join(sorted({'put', 'get'} - done))} succeeded"
+    return None
 
 
 def _check_reads(history: list[DataOp], made: dict[tuple[bytes, bytes], bytes], store: Any) -> str | None:

@@ -114,7 +114,7 @@ class SimDataNode:
         self.ready.update(out.ready)
         replies = [(client, Response(rid, reply)) for (client, rid), reply in out.replies]
         sends = [*out.send, *replies, *self.writer.take_sends(), *self.reader.take_sends()]
-        return Output(persist=out.persist, send=sends, events=out.events)
+        return Output(persist=out.persist, send_early=out.send_early, send=sends, events=out.events)
 
     # --- following the core ---------------------------------------------------------------------
 
@@ -139,6 +139,11 @@ class SimDataNode:
 
         def settle(reply: Any, maybe: bool) -> None:
             self.acked = max(self.acked, seq)  # answered or given up: never sent again
+            if isinstance(reply, ErrorReply) and reply.kind == "session_expired":
+                # The core never applied a request of this session (its first ones timed out): start a
+                # new one, as keel's client does.
+                self.session = f"{self.node_id}-{self.rng.getrandbits(32):08x}"
+                self.seq = self.acked = 0
             done(reply)
 
         self.writer.call(Call(self.session, seq, self.acked, op), timeout=CORE_TIMEOUT_S, on_done=settle)

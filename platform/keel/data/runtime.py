@@ -79,6 +79,10 @@ class _Overlay:
             return None
         return self.file.get(bucket, partition, key)
 
+    def held_partitions(self) -> set[tuple[str, int]]:
+        held = {(row.bucket, row.partition) for row in self.file.partition_counts()} - self.dropping
+        return held | {where[:2] for where, record in self.pending.items() if record is not None}
+
     def drop(self, bucket: str, partition: int) -> None:
         self.dropping.add((bucket, partition))
         for where in [w for w in self.pending if w[:2] == (bucket, partition)]:
@@ -270,8 +274,10 @@ class DataRuntime:
         assert self.server is not None
         while True:
             out = self.server.poll()
-            if not (out.persist or out.send or out.replies or out.events):
+            if not (out.persist or out.send_early or out.send or out.replies or out.events or out.ready):
                 return
+            if out.send_early:  # waits only for what earlier polls wrote
+                self._held.append((self._written, DataOutput(send=out.send_early)))
             if out.persist:
                 self._queued.extend(out.persist)
                 self._written += 1

@@ -55,7 +55,7 @@ from keel.data.api import (
 )
 from keel.data.bucket import BucketSpec
 from keel.data.hlc import ClockAhead, HybridClock, Timestamp
-from keel.data.merkle import MerkleTree, record_digest, slot_of
+from keel.data.merkle import SLOT_BITS, MerkleTree, record_digest, slot_of
 from keel.data.partition_map import PartitionMap, partition_of
 from keel.data.store import ApplyContext, OpKind, Operation, Store, decode_record, encode_record
 from keel.data.tree_sync import SyncBegin, SyncStep, TreeSync
@@ -70,6 +70,7 @@ MAX_KEY = 4096  # bytes in a data key
 SYNC_EVERY_S = 0.25  # seconds between the anti-entropy exchanges a node starts (jittered); level ones cost 2 messages
 SYNC_TIMEOUT_S = 2.0  # seconds an exchange may stay open before it is dropped (a lost message ends it)
 STREAM_PAGE = 256  # records of a slot range sent per tick
+ALL_SLOTS = (0, 1 << SLOT_BITS)  # a whole partition, as a slot range
 CATCH_UP_EVERY_S = 0.5  # seconds between a joiner's exchanges with the owners of the partitions it joins
 REPORT_EVERY_S = 1.0  # seconds between a ready joiner's reports, until a map makes it an owner
 
@@ -83,6 +84,9 @@ class RecordStore(Protocol):
 
     def drop(self, bucket: str, partition: int) -> None:
         """Forget every record of the partition (at once for reads; durably with the batch that says so)."""
+
+    def held_partitions(self) -> set[tuple[str, int]]:
+        """Every (bucket, partition) the node holds records of."""
 
     def tree(self, bucket: str, partition: int) -> MerkleTree:
         """The hash tree of what the partition holds now."""
@@ -145,6 +149,9 @@ class MemoryRecords:
     def drop(self, bucket: str, partition: int) -> None:
         self.parts.pop((bucket, partition), None)
 
+    def held_partitions(self) -> set[tuple[str, int]]:
+        return {where for where, part in self.parts.items() if part}
+
     def tree(self, bucket: str, partition: int) -> MerkleTree:
         part = self.parts.get((bucket, partition), {})
         return MerkleTree.build((k, record_digest(v)) for k, v in part.items())
@@ -192,6 +199,9 @@ class DataOutput:
     """What the driver must do after a poll: persist, then (once durable) send and reply."""
 
     persist: tuple[StoredBatch, ...] = ()
+    # (peer, message) that need not wait for this poll's persist (a write's record going to the other
+    # replicas: it acknowledges nothing, so it leaves while the coordinator's own commit runs)
+    send_early: tuple[tuple[str, Any], ...] = ()
     send: tuple[tuple[str, Any], ...] = ()  # (peer, message)
     replies: tuple[tuple[Any, Any], ...] = ()  # (ref, DataReply or ErrorReply)
     events: tuple[Any, ...] = ()
@@ -242,6 +252,7 @@ class DataServer:
         self._calls: dict[int, _Call] = {}
         self._staged: list[Stored] = []
         self._send: list[tuple[str, Any]] = []
+        self._send_early: list[tuple[str, Any]] = []
         self._replies: list[tuple[Any, Any]] = []
         self._events: list[Any] = []
         self.sync_every = sync_every
@@ -263,19 +274,30 @@ class DataServer:
     def set_map(self, pmap: PartitionMap) -> None:
         """Follow a newer partition map (an older one than held is ignored).
 
-        Partitions the node held and the new map gives it no more are dropped:
-        the map moves a partition away only once its new owner holds it.
+        A partition this node was leaving goes (its records dropped) once the
+        map shows the handoff done: its joiner owns it. A partition taken
+        away without a handoff (this node's lease ran out, say, and the map
+        moved on without it) is kept, and its records are streamed to the
+        partition's current writers, which merge them: nothing a node held is
+        lost because the map forgot it for a while. (Such records stay on
+        disk; collecting them is left for later.)
         """
         if self.map is not None and pmap.epoch <= self.map.epoch:
             return
-        before = set(self.map.partitions_of(self.node_id)) if self.map is not None else set()
-        self.map = pmap
-        gone = before - set(pmap.partitions_of(self.node_id))
-        for bucket in sorted(self.buckets):
-            for partition in sorted(gone):
-                self.records.drop(bucket, partition)
-                self._trees.pop((bucket, partition), None)
-                self._dropped.append((bucket, partition))
+        old, self.map = self.map, pmap
+        if old is not None and old.partitions == pmap.partitions:
+            for partition, (was, now) in enumerate(zip(old.placements, pmap.placements)):
+                if (self.node_id in was.leaving and self.node_id not in now.writers()
+                        and any(node in now.owners for node in was.joining)):
+                    for bucket in sorted(self.buckets):
+                        self.records.drop(bucket, partition)
+                        self._trees.pop((bucket, partition), None)
+                        self._dropped.append((bucket, partition))
+        mine = set(pmap.partitions_of(self.node_id))
+        for bucket, partition in sorted(self.records.held_partitions()):
+            if partition not in mine and 0 <= partition < pmap.partitions:
+                for node in pmap.replicas_for(partition):
+                    self._streams.append(_Stream(node, bucket, partition, ALL_SLOTS))
         self._in_sync = {k: v for k, v in self._in_sync.items() if k[1] == pmap.epoch}
 
     def set_buckets(self, buckets: Mapping[str, BucketSpec]) -> None:
@@ -371,9 +393,9 @@ class DataServer:
                 self._send.append((ref[1][0], Coordinated(ref[1][1], reply)))
             else:
                 replies.append((ref, reply))
-        out = DataOutput(persist=persist, send=tuple(self._send), replies=tuple(replies), events=tuple(self._events),
-                         ready=tuple(self._ready))
-        self._send, self._replies, self._events, self._ready = [], [], [], []
+        out = DataOutput(persist=persist, send_early=tuple(self._send_early), send=tuple(self._send),
+                         replies=tuple(replies), events=tuple(self._events), ready=tuple(self._ready))
+        self._send, self._send_early, self._replies, self._events, self._ready = [], [], [], [], []
         return out
 
     # --- coordinating ----------------------------------------------------------------------------
@@ -433,9 +455,9 @@ class DataServer:
                 self._events.append(WriteMade(self.node_id, bucket.name, call.key, call.args, made_bytes))
             self._keep(bucket, partition, call.key, store, here, made)
             pending.acks.add(self.node_id)
-            for node in others:
-                self._send.append((node, ReplicaMerge(cid, bucket.name, partition, call.key, made_bytes,
-                                                      _plain(stamp), self.epoch)))
+            for node in others:  # the replicas commit while this node does: one fsync of latency, not two
+                self._send_early.append((node, ReplicaMerge(cid, bucket.name, partition, call.key, made_bytes,
+                                                            _plain(stamp), self.epoch)))
         else:
             held = self.records.get(bucket.name, partition, call.key)
             pending.records[self.node_id] = held or b""
