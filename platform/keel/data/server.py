@@ -294,10 +294,12 @@ class DataServer:
                         self._trees.pop((bucket, partition), None)
                         self._dropped.append((bucket, partition))
         mine = set(pmap.partitions_of(self.node_id))
+        queued = {(st.peer, st.bucket, st.partition, st.slots) for st in self._streams}
         for bucket, partition in sorted(self.records.held_partitions()):
             if partition not in mine and 0 <= partition < pmap.partitions:
                 for node in pmap.replicas_for(partition):
-                    self._streams.append(_Stream(node, bucket, partition, ALL_SLOTS))
+                    if (node, bucket, partition, ALL_SLOTS) not in queued:
+                        self._streams.append(_Stream(node, bucket, partition, ALL_SLOTS))
         self._in_sync = {k: v for k, v in self._in_sync.items() if k[1] == pmap.epoch}
 
     def set_buckets(self, buckets: Mapping[str, BucketSpec]) -> None:
