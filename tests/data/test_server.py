@@ -6,7 +6,7 @@ import pytest
 
 from keel.data.api import Coordinate, DataCall, ReplicaMerge
 from keel.data.bucket import BucketSpec
-from keel.data.partition_map import Placement
+from keel.data.partition_map import PartitionMap, Placement
 from keel.data.placement import place, ready_all
 
 from .cluster import Cluster
@@ -174,3 +174,19 @@ def test_a_call_handed_to_a_node_that_cannot_take_it_is_answered_with_the_error_
     c.servers["d1"].receive("d4", Coordinate(5, DataCall("nosuch", b"k", "get"), 1))
     (dst, answer), = c.servers["d1"].poll().send
     assert dst == "d4" and answer.id == 5 and answer.reply.kind == "unknown_bucket"
+
+
+def test_a_partition_taken_away_without_a_handoff_keeps_its_records_and_streams_them_to_the_new_owner():
+    """All owners' leases ran out at once: the map gives the partition to a node that holds nothing."""
+    nodes = ("d1", "d2", "d3", "d4")
+    c = Cluster(nodes, placements=[Placement(owners=("d1", "d2", "d3"))] * 2)
+    for i in range(50):
+        c.call("d1", f"k{i}".encode(), "put", b"v")
+    moved = PartitionMap(epoch=2, replicas=1, placements=[Placement(owners=("d4",))] * 2)
+    c.follow(moved)
+    assert len(c.held("d1")) == 50  # not dropped: there was no handoff
+    for _ in range(20):
+        c.advance(0.25)
+    assert c.held("d4") == c.held("d1")
+    for i in range(50):
+        assert c.value(c.call("d4", f"k{i}".encode(), "get", r=1, n=1)) == b"v"

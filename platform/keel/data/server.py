@@ -421,11 +421,11 @@ class DataServer:
             raise KeelError(f"timeout {call.timeout:g} s: above 0 and at most {MAX_TIMEOUT_S:g} s")
         if self.map is None:
             raise Unavailable(f"data node {self.node_id} has no partition map yet; retry")
-        for name, value in (("r", r), ("w", w)):
-            if not 0 < value <= n:
-                raise KeelError(f"{name}={value}: from 1 to n={n}")
-        partition = partition_of(call.key, self.map.partitions)
         kind = store.operations[op.name]
+        name, value = ("w", w) if kind is OpKind.WRITE else ("r", r)  # a read's w (a write's r) is not used
+        if not 0 < value <= n:
+            raise KeelError(f"{name}={value}: from 1 to n={n}")
+        partition = partition_of(call.key, self.map.partitions)
         writers = self._replicas(partition, n, kind)
         deadline = self.now + call.timeout
         cid = next(self._ids)
