@@ -190,3 +190,29 @@ def test_a_partition_taken_away_without_a_handoff_keeps_its_records_and_streams_
     assert c.held("d4") == c.held("d1")
     for i in range(50):
         assert c.value(c.call("d4", f"k{i}".encode(), "get", r=1, n=1)) == b"v"
+
+
+def test_a_quorum_read_asks_only_the_replicas_it_needs_and_the_others_when_one_is_slow():
+    c = Cluster()
+    c.call("d1", b"k", "put", b"v")
+    asked = []
+    original = c.servers["d1"].poll
+
+    def counting():
+        out = original()
+        asked.extend(dst for dst, m in out.send if type(m).__name__ == "ReplicaRead")
+        return out
+
+    c.servers["d1"].poll = counting
+    assert c.value(c.call("d1", b"k", "get", r=2)) == b"v"
+    assert len(asked) == 1  # itself and one other make r=2
+    c.crash("d2")
+    hedged = 0
+    for _ in range(10):
+        reply = c.call("d1", b"k", "get", r=2)
+        if reply is None:  # it asked d2 first, which is down: the hedge asks d3
+            c.advance(0.1)
+            reply = c.replies.popitem()[1]
+            hedged += 1
+        assert c.value(reply) == b"v"
+    assert hedged > 0

@@ -17,9 +17,10 @@ follows the durability of what it acknowledges.
     The call succeeds once `w` replicas, this one included, hold it
     durably; when the deadline comes first it fails with `TooFewReplicas`
     naming how many did (those keep it; repair spreads it).
-  - a read asks every reader of the partition (`ReplicaRead`) and answers
-    from the merge of the first `r` records, itself included; every replica
-    that answered with less than the merge is sent the merge (read repair).
+  - a read asks `r - 1` other owners of the partition (`ReplicaRead`), the
+    rest too if those have not answered within `HEDGE_S`, and answers from
+    the merge of the first `r` records, itself included; every replica that
+    answered with less than the merge is sent the merge (read repair).
 - **Replicating.** A `ReplicaMerge` is merged into the local record and
   acknowledged once durable. A node that its own map does not name as a
   writer of the partition refuses (`ReplicaRefused`, with its epoch), so a
@@ -71,6 +72,7 @@ SYNC_EVERY_S = 0.25  # seconds between the anti-entropy exchanges a node starts 
 SYNC_TIMEOUT_S = 2.0  # seconds an exchange may stay open before it is dropped (a lost message ends it)
 STREAM_PAGE = 256  # records of a slot range sent per tick
 ALL_SLOTS = (0, 1 << SLOT_BITS)  # a whole partition, as a slot range
+HEDGE_S = 0.05  # seconds a read waits for the replicas it asked before it asks the others too
 CATCH_UP_EVERY_S = 0.5  # seconds between a joiner's exchanges with the owners of the partitions it joins
 REPORT_EVERY_S = 1.0  # seconds between a ready joiner's reports, until a map makes it an owner
 
@@ -222,6 +224,8 @@ class _Call:
     deadline: float
     asked: tuple[str, ...] = ()
     counted: frozenset[str] = frozenset()  # whose acknowledgements count toward w: the owners (not joiners)
+    spare: tuple[str, ...] = ()  # reads: replicas not asked yet, asked if the first ones are slow
+    hedge_at: float = 0.0
     acks: set[str] = attrs.Factory(set)
     records: dict[str, bytes] = attrs.Factory(dict)  # reads: replica -> its record (b"" for none)
     forwarded: bool = False
@@ -319,6 +323,12 @@ class DataServer:
         self.wall_us = int((now if wall is None else wall) * 1_000_000)
         for cid in [cid for cid, c in self._calls.items() if c.deadline <= now]:
             self._expire(self._calls.pop(cid))
+        for cid, c in self._calls.items():
+            if c.spare and c.hedge_at <= now:
+                spare, c.spare = c.spare, ()
+                for node in spare:
+                    self._send.append((node, ReplicaRead(cid, c.bucket.name, c.partition, c.call.key, self._clock(),
+                                                         self.epoch)))
         for key in [key for key, sync in self._syncs.items() if sync.deadline <= now]:
             del self._syncs[key]
         if self.sync_every > 0:
@@ -463,7 +473,13 @@ class DataServer:
         else:
             held = self.records.get(bucket.name, partition, call.key)
             pending.records[self.node_id] = held or b""
-            for node in others:
+            # Ask as many as the read needs; the rest only if they are slow to answer (a hedge), so a
+            # quorum read costs r - 1 round trips of messages, not n - 1.
+            first = list(others)
+            self.rng.shuffle(first)
+            first, pending.spare = first[:max(need - 1, 0)], tuple(first[max(need - 1, 0):])
+            pending.hedge_at = self.now + min(HEDGE_S, call.timeout / 2)
+            for node in first:
                 self._send.append((node, ReplicaRead(cid, bucket.name, partition, call.key, clock, self.epoch)))
         self._settle(cid)
 
