@@ -217,6 +217,7 @@ class _Admin:
         self.caller = Caller(node_id, rng, core)
         self.bucket = bucket
         self.done = False
+        self.rng = rng
         self.session = f"{node_id}-{rng.getrandbits(32):08x}"
         self.seq = 0
 
@@ -229,6 +230,8 @@ class _Admin:
 
     def _created(self, reply: Any, maybe: bool) -> None:
         self.done = reply is not None and not hasattr(reply, "kind")
+        if getattr(reply, "kind", None) == "session_expired":  # none of its requests applied: start afresh
+            self.session, self.seq = f"{self.session.split('-')[0]}-{self.rng.getrandbits(32):08x}", 0
 
     def receive(self, src: str, message: Any) -> None:
         self.caller.receive(src, message)
