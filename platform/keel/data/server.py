@@ -14,8 +14,9 @@ follows the durability of what it acknowledges.
   - a write is checked by the bucket's store, stamped by the node's hybrid
     clock, applied to the local record (`Store.apply`) and merged there; the
     record it made goes to the partition's other writers as `ReplicaMerge`.
-    The call succeeds once `w` replicas, this one included, hold it
-    durably; when the deadline comes first it fails with `TooFewReplicas`
+    The call succeeds once `w` owners, this one included, hold it
+    durably (and, while the partition moves, `w` of the replicas it moves
+    to); when the deadline comes first it fails with `TooFewReplicas`
     naming how many did (those keep it; repair spreads it).
   - a read asks `r - 1` other owners of the partition (`ReplicaRead`), the
     rest too if those have not answered within `HEDGE_S`, and answers from
@@ -224,6 +225,7 @@ class _Call:
     deadline: float
     asked: tuple[str, ...] = ()
     counted: frozenset[str] = frozenset()  # whose acknowledgements count toward w: the owners (not joiners)
+    counted_after: frozenset[str] = frozenset()  # while moving: the replica set after the move, w of it too
     spare: tuple[str, ...] = ()  # reads: replicas not asked yet, asked if the first ones are slow
     hedge_at: float = 0.0
     acks: set[str] = attrs.Factory(set)
@@ -454,8 +456,13 @@ class DataServer:
         if need > len(counted):
             raise TooFewReplicas(f"{op.name} {call.key!r}: {'w' if kind is OpKind.WRITE else 'r'}={need} but "
                                  f"partition {partition} has {len(counted)} owner(s) in map epoch {self.epoch}")
+        # While the partition moves, a write also needs w acknowledgements among the replica set it moves
+        # to (owners that stay, and joiners): a read under the next map asks those, and must meet it.
+        target = self.map.placements[partition].target() if n >= self.map.replicas else ()
+        after = frozenset(target) if target and frozenset(target) != counted else frozenset()
         others = tuple(node for node in writers if node != self.node_id)
-        pending = _Call(ref, call, bucket, store, partition, op, need, deadline, asked=others, counted=counted)
+        pending = _Call(ref, call, bucket, store, partition, op, need, deadline, asked=others, counted=counted,
+                        counted_after=after)
         self._calls[cid] = pending
         clock = self._clock()
         if kind is OpKind.WRITE:
@@ -502,7 +509,9 @@ class DataServer:
             return
         kind = call.store.operations[call.op.name]
         if kind is OpKind.WRITE:
-            if len(call.acks & call.counted) >= call.need:
+            if len(call.acks & call.counted) >= call.need and (
+                    not call.counted_after
+                    or len(call.acks & call.counted_after) >= min(call.need, len(call.counted_after))):
                 del self._calls[cid]
                 self._replies.append((call.ref, DataReply(wire.encode_plain(None), self.epoch,
                                                           len(call.acks & call.counted))))
