@@ -27,7 +27,8 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## conformance: the conformance suite with $(SEEDS) seeds per engine and its summary, then the
+## conformance: the conformance suite with $(SEEDS) seeds per engine (core half) and per store x engine
+## (data half) and its summary, then the
 ## other seeded checks (each engine's own simulations, the checker's properties) with $(CHECK_SEEDS) seeds
 conformance: $(STAMP)
 	$(BIN)/keel conformance --seeds $(SEEDS)
