@@ -467,12 +467,13 @@ class DataServer:
         clock = self._clock()
         if kind is OpKind.WRITE:
             stamp = self.clock.now(self.wall_us)
-            here = self._record(bucket, partition, call.key, store)
+            held = self._held(bucket, partition, call.key)
+            here = held[1]
             made = store.apply(here, op, ApplyContext(stamp=stamp, node=self.node_id))
             made_bytes = encode_record(made)
             if self.report_writes:
                 self._events.append(WriteMade(self.node_id, bucket.name, call.key, call.args, made_bytes))
-            self._keep(bucket, partition, call.key, store, here, made)
+            self._keep(bucket, partition, call.key, store, held, made)
             pending.acks.add(self.node_id)
             for node in others:  # the replicas commit while this node does: one fsync of latency, not two
                 self._send_early.append((node, ReplicaMerge(cid, bucket.name, partition, call.key, made_bytes,
@@ -530,8 +531,8 @@ class DataServer:
                 if record == merged_bytes:
                     continue
                 if node == self.node_id:
-                    here = self._record(call.bucket, call.partition, call.call.key, call.store)
-                    self._keep(call.bucket, call.partition, call.call.key, call.store, here, merged)
+                    held = self._held(call.bucket, call.partition, call.call.key)
+                    self._keep(call.bucket, call.partition, call.call.key, call.store, held, merged)
                 else:  # read repair: the stale replica gets the merge, no answer wanted
                     self._send.append((node, ReplicaMerge(0, call.bucket.name, call.partition, call.call.key,
                                                           merged_bytes, self._clock(), self.epoch)))
@@ -568,8 +569,8 @@ class DataServer:
         assert not isinstance(store, KeelError)
         if not self._valid(src, bucket, store, msg.key, msg.record):
             return
-        here = self._record(bucket, msg.partition, msg.key, store)
-        self._keep(bucket, msg.partition, msg.key, store, here, decode_record(msg.record, "record"))
+        held = self._held(bucket, msg.partition, msg.key)
+        self._keep(bucket, msg.partition, msg.key, store, held, decode_record(msg.record, "record"))
         if msg.id:
             self._send.append((src, ReplicaAck(msg.id, self._clock())))
 
@@ -597,15 +598,17 @@ class DataServer:
 
     # --- records -----------------------------------------------------------------------------
 
-    def _record(self, bucket: BucketSpec, partition: int, key: bytes, store: Store) -> Any | None:
-        held = self.records.get(bucket.name, partition, key)
-        return None if held is None else decode_record(held, "stored record")
+    def _held(self, bucket: BucketSpec, partition: int, key: bytes) -> tuple[bytes | None, Any | None]:
+        """What the key holds here: its record's bytes and the record (None, None: nothing)."""
+        data = self.records.get(bucket.name, partition, key)
+        return data, (None if data is None else decode_record(data, "stored record"))
 
-    def _keep(self, bucket: BucketSpec, partition: int, key: bytes, store: Store, here: Any | None, new: Any) -> None:
-        """Store `merge(here, new)` for the key, if it changes anything; `here` is what the key holds now."""
+    def _keep(self, bucket: BucketSpec, partition: int, key: bytes, store: Store,
+              held: tuple[bytes | None, Any | None], new: Any) -> None:
+        """Store `merge(record held, new)` for the key, if it changes anything; `held` is `_held`'s answer."""
+        old, here = held
         merged = new if here is None else store.merge(here, new)
         data = encode_record(merged)
-        old = None if here is None else encode_record(here)
         if old == data:
             return
         tree = self._tree(bucket.name, partition)  # built before the write, so the update below is its only change
