@@ -33,8 +33,8 @@ ENGINES = plugins.load().names(Kind.CONSENSUS)
 WRITERS = 16
 KEYS_PER_WRITER = 20
 BEFORE_S, DOWN_S, AFTER_S = 2.0, 2.0, 2.0
-READY_S = 30.0
-REPAIR_SETTLE_S = 3.0  # seconds for unacknowledged read repairs to commit before the cluster is killed  # seconds for the first map and bucket to reach the client
+READY_S = 30.0  # seconds for the first map and bucket to reach the client
+REPAIR_SETTLE_S = 3.0  # seconds for unacknowledged read repairs to commit before the cluster is killed
 
 
 async def _first_put(bucket: keel.client.data.Bucket) -> None:
